@@ -1,0 +1,30 @@
+"""interp: look inside real language models and small memory networks, offline.
+
+>>> from interp import load_model, capture
+>>> model = load_model("smollm2-135m")
+>>> acts = capture(model, ["12+35="], sites=["mlp_out"], layers="all", positions="last")
+>>> acts["mlp_out"].shape        # [n_prompts, n_layers, d_model]
+"""
+
+import interp.offline  # noqa: F401  (first: offline switches before any HF import)
+from interp.capture import Activations, capture, record
+from interp.errors import InterpError
+from interp.models import available_models, load_model
+from interp.names import SITES, hook_names, parse_layers
+from interp.store import ActivationStore, capture_to_disk
+from interp.tokens import TokenMatch
+
+__all__ = [
+    "ActivationStore",
+    "Activations",
+    "InterpError",
+    "SITES",
+    "TokenMatch",
+    "available_models",
+    "capture",
+    "capture_to_disk",
+    "hook_names",
+    "load_model",
+    "parse_layers",
+    "record",
+]

@@ -1,0 +1,220 @@
+"""Two verbs: `capture()` returns activations; `record()` wraps any code.
+
+Hooks keep only what was asked: a hook reading `positions="last"` stores
+[batch, d_model] per site, never [batch, pos, d_model] for every hook. Once
+every requested hook has fired, the forward stops (no later layers, no unembed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+from jaxtyping import Int
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from interp.errors import InterpError
+from interp.names import (
+    SITES,
+    HookedModel,
+    LayerSpec,
+    check_names,
+    hook_names,
+    n_layers,
+    parse_layers,
+)
+from interp.tokens import Inputs, Positions, Tokenized, pad, resolve_positions, tokenize
+
+
+class Activations(dict):
+    """`{key: tensor}` plus how it was read.
+
+    Keyed by site (`"mlp_out"` -> [batch, layer, d_model]) when `sites=` was
+    given, else by the requested hook name (-> [batch, d_model]). With
+    `positions="all"` a `pos` axis follows the layer axis, zero-padded past
+    each input's `lengths`.
+    """
+
+    def __init__(self, data, *, layers, positions, lengths):
+        super().__init__(data)
+        self.layers: list[int] | None = layers
+        self.positions: Int[Tensor, " batch"] | None = positions
+        self.lengths: Int[Tensor, " batch"] = lengths
+
+
+class _Stop(Exception):
+    """Raised inside a hook once every requested activation is in hand."""
+
+
+def capture(
+    model: HookedModel,
+    inputs: Inputs,
+    names: Sequence[str] | None = None,
+    *,
+    sites: Sequence[str] | str | None = None,
+    layers: LayerSpec = "all",
+    positions: Positions = "last",
+    batch_size: int = 32,
+    dtype: torch.dtype = torch.float32,
+    prepend_bos: bool | None = None,
+    progress: bool | None = None,
+) -> Activations:
+    """Run `model` on `inputs` and return the activations asked for, on CPU.
+
+    Either `names` (hook names) or `sites` (+ `layers`) says what to keep.
+
+    >>> acts = capture(model, ["12+35=", "7+8="], sites=["mlp_out"], layers="all")
+    >>> acts["mlp_out"].shape            # [batch, layer, d_model]
+    """
+    if (names is None) == (sites is None):
+        raise InterpError("give either hook names or sites=, not both or neither")
+    if batch_size < 1:
+        raise InterpError(f"batch_size must be at least 1, got {batch_size}")
+    by_site: dict[str, list[str]] = {}
+    layer_list = None
+    if sites is not None:
+        sites = [sites] if isinstance(sites, str) else list(sites)
+        if not sites:
+            raise InterpError("sites is empty")
+        for s in sites:
+            by_site[s] = hook_names(model, s, layers)
+        layer_list = parse_layers(layers, n_layers(model))
+        names = [n for s in sites for n in by_site[s]]
+    else:
+        names = list(names)
+        if not names:
+            raise InterpError("names is empty")
+        check_names(model, names)
+
+    if isinstance(inputs, Tensor) and inputs.is_floating_point():
+        # Raw inputs (e.g. bit sequences for memory models): batched as given, no padding.
+        if len(inputs) == 0:
+            raise InterpError("inputs are empty")
+        lengths = torch.full((len(inputs),), inputs.shape[1] if inputs.ndim > 1 else 1)
+        toks = None
+        pos = resolve_positions(model, Tokenized([[0] * int(k) for k in lengths]), positions)
+        order, make_batch = list(range(len(inputs))), lambda idx: inputs[idx]  # noqa: E731
+    else:
+        toks = tokenize(model, inputs, prepend_bos)
+        lengths = toks.lengths
+        pos = resolve_positions(model, toks, positions)
+        order = sorted(range(len(toks.ids)), key=lambda i: len(toks.ids[i]))  # less padding
+        pad_id = _pad_id(model)
+        make_batch = lambda idx: pad([toks.ids[i] for i in idx], pad_id)  # noqa: E731
+    width = int(lengths.max()) if pos is None else None
+    flat = _run(model, order, make_batch, width, lengths, pos, names, batch_size, dtype, progress)
+    if sites is not None:
+        out = {s: torch.stack([flat.pop(n) for n in by_site[s]], dim=1) for s in sites}
+    else:
+        out = flat
+    return Activations(out, layers=layer_list, positions=pos, lengths=lengths)
+
+
+def _run(model, order, make_batch, width, lengths, pos, names, batch_size, dtype, progress) -> dict[str, Tensor]:
+    n = len(order)
+    wanted = set(names)
+    out: dict[str, Tensor] = {}
+    batch_rows: Tensor = torch.empty(0, dtype=torch.long)
+    batch_pos: Tensor | None = None
+    seen: set[str] = set()
+
+    def make_hook(name: str):
+        def hook(act: Tensor, hook=None) -> Tensor:
+            rows = torch.arange(act.shape[0])
+            picked = act if batch_pos is None else act[rows, batch_pos]
+            picked = picked.detach().to("cpu", dtype)
+            if name not in out:
+                shape = (n, width, *picked.shape[2:]) if batch_pos is None else (n, *picked.shape[1:])
+                out[name] = torch.zeros(shape, dtype=dtype)
+            if batch_pos is None:  # keep padding at zero, not the model's output on pad tokens
+                real = torch.arange(picked.shape[1]) < lengths[batch_rows, None]
+                picked = picked * real.reshape(*real.shape, *[1] * (picked.ndim - 2))
+                out[name][batch_rows, : picked.shape[1]] = picked
+            else:
+                out[name][batch_rows] = picked
+            seen.add(name)
+            if seen == wanted:
+                raise _Stop
+            return act
+
+        return hook
+
+    device = _device(model)
+    bar = tqdm(total=n, unit="input", desc="capture", disable=None if progress is None else not progress, leave=False)
+    try:
+        with torch.no_grad(), model.hooks(fwd_hooks=[(nm, make_hook(nm)) for nm in names]):
+            for start in range(0, n, batch_size):
+                idx = order[start : start + batch_size]
+                batch_rows = torch.tensor(idx, dtype=torch.long)
+                batch_pos = None if pos is None else pos[batch_rows]
+                seen.clear()
+                batch = make_batch(batch_rows).to(device)
+                try:
+                    model(batch)
+                except _Stop:
+                    pass
+                if seen != wanted:
+                    missing = sorted(wanted - seen)[0]
+                    raise InterpError(f"hook {missing!r} never fired in a forward pass")
+                bar.update(len(idx))
+    finally:
+        bar.close()
+    return out
+
+
+def _device(model) -> torch.device:
+    cfg_device = getattr(getattr(model, "cfg", None), "device", None)
+    if cfg_device is not None:
+        return torch.device(cfg_device)
+    try:
+        return next(model.parameters()).device
+    except (StopIteration, AttributeError):
+        return torch.device("cpu")
+
+
+def _pad_id(model) -> int:
+    tok = getattr(model, "tokenizer", None)
+    pad_id = getattr(tok, "pad_token_id", None)
+    return int(pad_id) if pad_id is not None else 0
+
+
+@dataclass
+class Recording:
+    """What `record()` saw: one tensor per forward call, per requested name."""
+
+    acts: dict[str, list[Tensor]] = field(default_factory=dict)
+
+
+@contextmanager
+def record(model: HookedModel, names: Sequence[str], detach: bool = True) -> Iterator[Recording]:
+    """Record the named hooks during any code in the body; hooks are removed on exit.
+
+    >>> with record(model, ["blocks.0.hook_mlp_out"]) as rec:
+    ...     model(tokens)
+    >>> rec.acts["blocks.0.hook_mlp_out"][0].shape   # [batch, pos, d_model]
+    """
+    names = list(names)
+    if not names:
+        raise InterpError("names is empty")
+    check_names(model, names)
+    rec = Recording({n: [] for n in names})
+
+    def make_hook(name: str):
+        def hook(act: Tensor, hook=None) -> Tensor:
+            rec.acts[name].append(act.detach().cpu() if detach else act)
+            return act
+
+        return hook
+
+    with model.hooks(fwd_hooks=[(n, make_hook(n)) for n in names]):
+        yield rec
+
+
+def site_names() -> list[str]:
+    return list(SITES)
+
+
+__all__ = ["Activations", "capture", "record", "Recording", "site_names"]

@@ -1,0 +1,5 @@
+"""One error type for bad input, so CLIs can print it as one line and exit 2."""
+
+
+class InterpError(ValueError):
+    """A problem with what the caller asked for (unknown model, layer out of range, ...)."""

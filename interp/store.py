@@ -1,0 +1,136 @@
+"""Activations larger than RAM: captured in shards to disk, read back lazily.
+
+Each shard is a safetensors file written under a temporary name and renamed
+into place, so an interrupted run never leaves a half-written shard that reads
+as valid. Re-running the same capture into the same folder resumes: finished
+shards are kept, the rest are computed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from interp.capture import capture
+from interp.errors import InterpError
+from interp.tokens import Inputs, Positions
+
+_META = "meta.json"
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def capture_to_disk(
+    model,
+    inputs: Inputs,
+    out_dir: str | os.PathLike,
+    names: Sequence[str] | None = None,
+    *,
+    sites: Sequence[str] | None = None,
+    layers="all",
+    positions: Positions = "last",
+    shard_size: int = 1024,
+    batch_size: int = 32,
+    dtype: torch.dtype = torch.float32,
+    progress: bool | None = None,
+) -> ActivationStore:
+    """`capture()` in shards of `shard_size` inputs, each saved as it completes."""
+    if shard_size < 1:
+        raise InterpError(f"shard_size must be at least 1, got {shard_size}")
+    if isinstance(positions, str) and positions == "all":
+        raise InterpError("capture_to_disk stores one position per input; use positions='last', indices or TokenMatch")
+    n = len(inputs)
+    if n == 0:
+        raise InterpError("inputs are empty")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    meta: dict[str, Any] = {
+        "n": n,
+        "shard_size": shard_size,
+        "names": list(names) if names is not None else None,
+        "sites": list(sites) if sites is not None else None,
+        "layers": layers if isinstance(layers, (str, int)) else list(layers),
+        "positions": positions if isinstance(positions, str) else repr(positions),
+        "dtype": str(dtype),
+        "model": getattr(getattr(model, "interp_info", None), "name", type(model).__name__),
+    }
+    meta_path = out / _META
+    if meta_path.exists():
+        old = json.loads(meta_path.read_text())
+        if old != meta:
+            raise InterpError(f"{out} holds a different capture; choose another folder or delete it")
+    elif any(out.iterdir()):
+        raise InterpError(f"{out} is not empty and holds no capture; choose an empty folder")
+    else:
+        _atomic_write_text(meta_path, json.dumps(meta, indent=1))
+
+    starts = range(0, n, shard_size)
+    for k, start in enumerate(tqdm(starts, desc="shards", unit="shard", disable=None if progress is None else not progress)):
+        path = out / f"shard-{k:05d}.safetensors"
+        if path.exists():
+            continue  # finished by an earlier run
+        chunk = inputs[start : start + shard_size]
+        sliceable = isinstance(positions, (Tensor, list, tuple))
+        pos_chunk = positions[start : start + shard_size] if sliceable else positions
+        acts = capture(model, chunk, names, sites=sites, layers=layers, positions=pos_chunk,
+                       batch_size=batch_size, dtype=dtype, progress=False)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=out)
+        os.close(fd)
+        save_file({key: t.contiguous() for key, t in acts.items()}, tmp)
+        os.replace(tmp, path)
+    return ActivationStore(out)
+
+
+class ActivationStore:
+    """Read-only view of a `capture_to_disk` folder; tensors load only when asked."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            self.meta = json.loads((self.path / _META).read_text())
+        except (OSError, ValueError) as e:
+            raise InterpError(f"{self.path} is not an activation store ({e})") from e
+        self.n = int(self.meta["n"])
+        size = int(self.meta["shard_size"])
+        self.shards = [self.path / f"shard-{k:05d}.safetensors" for k in range(-(-self.n // size))]
+        missing = [p.name for p in self.shards if not p.exists()]
+        if missing:
+            raise InterpError(
+                f"{self.path} is incomplete: {len(missing)} of {len(self.shards)} shards missing "
+                "(re-run the same capture to resume)"
+            )
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def keys(self) -> list[str]:
+        with safe_open(self.shards[0], "pt") as f:
+            return list(f.keys())
+
+    def iter_shards(self, key: str) -> Iterator[Tensor]:
+        """One shard's tensor at a time: memory stays at one shard."""
+        for p in self.shards:
+            with safe_open(p, "pt") as f:
+                yield f.get_tensor(key)
+
+    def __getitem__(self, key: str) -> Tensor:
+        """The whole tensor for `key`, concatenated over shards."""
+        if key not in self.keys:
+            raise KeyError(f"{key!r} not in store; keys: {self.keys}")
+        return torch.cat(list(self.iter_shards(key)))

@@ -1,0 +1,124 @@
+"""Prompts -> right-padded token batches, and positions to read.
+
+Right padding with a causal model is exact without an attention mask: a real
+token never attends to the pads after it, and rotary positions start at 0 for
+every row. So "last" is simply each row's real length minus one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Union
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from interp.errors import InterpError
+
+
+@dataclass(frozen=True)
+class TokenMatch:
+    """Read at the token whose text (stripped) equals `text`, e.g. `TokenMatch("=")`."""
+
+    text: str
+    occurrence: int = -1  # which match when several: 0 = first, -1 = last
+
+
+Positions = Union[str, Sequence[int], Tensor, TokenMatch]  # str: "last" or "all"
+Inputs = Union[Sequence[str], Int[Tensor, "batch pos"], Float[Tensor, "batch ..."], Sequence[Tensor]]
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    ids: list[list[int]]  # one list per example, BOS included when prepended
+
+    @property
+    def lengths(self) -> Int[Tensor, " batch"]:
+        return torch.tensor([len(x) for x in self.ids])
+
+
+def tokenize(model, inputs: Inputs, prepend_bos: bool | None = None) -> Tokenized:
+    """Token ids per example. Strings use the model's tokenizer; tensors pass through."""
+    if isinstance(inputs, Tensor):
+        if inputs.ndim != 2:
+            raise InterpError(f"token input must be [batch, pos], got shape {tuple(inputs.shape)}")
+        ids = inputs.tolist()
+    else:
+        inputs = list(inputs)
+        if inputs and all(isinstance(x, str) for x in inputs):
+            tok = getattr(model, "tokenizer", None)
+            if tok is None:
+                raise InterpError("this model has no tokenizer: pass token ids instead of strings")
+            if prepend_bos is None:
+                from interp.models import model_info
+
+                prepend_bos = model_info(model).prepend_bos
+            enc = tok(inputs, add_special_tokens=False)["input_ids"]
+            bos = [tok.bos_token_id] if prepend_bos and tok.bos_token_id is not None else []
+            ids = [bos + list(e) for e in enc]
+        elif all(isinstance(x, Tensor) and x.ndim == 1 for x in inputs):
+            ids = [x.tolist() for x in inputs]
+        else:
+            raise InterpError("inputs must be a list of strings, a [batch, pos] tensor, or 1-D tensors")
+    if not ids:
+        raise InterpError("inputs are empty")
+    for i, row in enumerate(ids):
+        if not row:
+            raise InterpError(f"input {i} is empty after tokenizing")
+    n_ctx = getattr(getattr(model, "cfg", None), "n_ctx", None)
+    if n_ctx:
+        too_long = [i for i, row in enumerate(ids) if len(row) > n_ctx]
+        if too_long:
+            i = too_long[0]
+            raise InterpError(
+                f"input {i} has {len(ids[i])} tokens, longer than the model's context of {n_ctx}"
+            )
+    return Tokenized(ids)
+
+
+def pad(rows: list[list[int]], pad_id: int = 0) -> Int[Tensor, "batch pos"]:
+    width = max(len(r) for r in rows)
+    out = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+    return out
+
+
+def resolve_positions(model, tokens: Tokenized, positions: Positions) -> Int[Tensor, " batch"] | None:
+    """One position per example (None means every position)."""
+    lengths = tokens.lengths
+    n = len(lengths)
+    if isinstance(positions, str):
+        if positions == "last":
+            return lengths - 1
+        if positions == "all":
+            return None
+        raise InterpError(f"unknown positions {positions!r}: use 'last', 'all', indices or TokenMatch")
+    if isinstance(positions, TokenMatch):
+        return torch.tensor([_match(model, row, positions, i) for i, row in enumerate(tokens.ids)])
+    pos = torch.as_tensor(positions, dtype=torch.long).flatten()
+    if len(pos) != n:
+        raise InterpError(f"got {len(pos)} positions for {n} inputs: give one index per input")
+    pos = torch.where(pos < 0, pos + lengths, pos)
+    bad = ((pos < 0) | (pos >= lengths)).nonzero().flatten()
+    if len(bad):
+        i = int(bad[0])
+        raise InterpError(f"position {positions[i]} is outside input {i} ({int(lengths[i])} tokens)")
+    return pos
+
+
+def _match(model, row: list[int], rule: TokenMatch, i: int) -> int:
+    tok = getattr(model, "tokenizer", None)
+    if tok is None:
+        raise InterpError("TokenMatch needs a model with a tokenizer")
+    hits = [p for p, t in enumerate(row) if tok.decode([t]).strip() == rule.text]
+    if not hits:
+        raise InterpError(f"input {i} has no token {rule.text!r}")
+    try:
+        return hits[rule.occurrence]
+    except IndexError:
+        raise InterpError(
+            f"input {i} has {len(hits)} tokens {rule.text!r}, no occurrence {rule.occurrence}"
+        ) from None
