@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
@@ -85,7 +86,7 @@ def capture_to_disk(
         if path.exists():
             continue  # finished by an earlier run
         chunk = inputs[start : start + shard_size]
-        sliceable = isinstance(positions, (Tensor, list, tuple))
+        sliceable = isinstance(positions, (Tensor, np.ndarray, list, tuple))
         pos_chunk = positions[start : start + shard_size] if sliceable else positions
         acts = capture(model, chunk, names, sites=sites, layers=layers, positions=pos_chunk,
                        batch_size=batch_size, dtype=dtype, progress=False)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Union
 
+import numpy as np
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
@@ -26,7 +27,7 @@ class TokenMatch:
     occurrence: int = -1  # which match when several: 0 = first, -1 = last
 
 
-Positions = Union[str, Sequence[int], Tensor, TokenMatch]  # str: "last" or "all"
+Positions = Union[str, Sequence[int], Tensor, np.ndarray, TokenMatch]  # str: "last" or "all"
 Inputs = Union[Sequence[str], Int[Tensor, "batch pos"], Float[Tensor, "batch ..."], Sequence[Tensor]]
 
 

@@ -1,0 +1,87 @@
+"""What the model itself answers: greedy decoding and exact-match accuracy.
+
+A probe that reads a digit the model never gets right is worth knowing about,
+so the probe run reports the model's own accuracy beside the probes.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from interp.tokens import tokenize
+
+
+def greedy_continuations(model, prompts: list[str], max_new_tokens: int, batch_size: int = 32,
+                         progress: bool | None = None) -> list[str]:
+    """Greedy continuation text of each prompt.
+
+    Uses the Hugging Face module inside the bridge with its KV cache when there
+    is one (its log-probs match the bridge's), left-padded as HF expects.
+    """
+    toks = tokenize(model, prompts)
+    hf = getattr(model, "original_model", None)
+    tok = model.tokenizer
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
+    out = [""] * len(prompts)
+    order = sorted(range(len(prompts)), key=lambda i: len(toks.ids[i]))
+    bar = tqdm(total=len(prompts), desc="greedy answers", leave=False,
+               disable=None if progress is None else not progress)
+    with torch.no_grad():
+        for s in range(0, len(order), batch_size):
+            idx = order[s : s + batch_size]
+            rows = [toks.ids[i] for i in idx]
+            width = max(map(len, rows))
+            ids = torch.tensor([[pad_id] * (width - len(r)) + r for r in rows])
+            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+            if hf is not None and hasattr(hf, "generate"):
+                gen = hf.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                                  do_sample=False, pad_token_id=pad_id)[:, width:]
+            else:  # any hooked model: no cache, one full forward per new token
+                gen = _greedy_no_cache(model, rows, max_new_tokens, pad_id)
+            for i, g in zip(idx, gen.tolist(), strict=True):
+                out[i] = tok.decode(g, skip_special_tokens=True)
+            bar.update(len(idx))
+    bar.close()
+    return out
+
+
+def _greedy_no_cache(model, rows, max_new_tokens, pad_id):
+    rows = [list(r) for r in rows]
+    new = [[] for _ in rows]
+    for _ in range(max_new_tokens):
+        lengths = [len(r) for r in rows]
+        width = max(lengths)
+        ids = torch.tensor([r + [pad_id] * (width - len(r)) for r in rows])
+        logits = model(ids)
+        nxt = logits[torch.arange(len(rows)), torch.tensor(lengths) - 1].argmax(-1).tolist()
+        for r, nw, t in zip(rows, new, nxt, strict=True):
+            r.append(t)
+            nw.append(t)
+    return torch.tensor(new)
+
+
+def parse_number(text: str) -> int | None:
+    m = re.match(r"\s*(-?\d+)", text)
+    return int(m.group(1)) if m else None
+
+
+def arithmetic_accuracy(answers: np.ndarray, said: list[str], a: np.ndarray, b: np.ndarray,
+                        scales: int) -> dict:
+    """Exact match overall, per operand length (the longer operand), and per answer digit scale."""
+    got = [parse_number(t) for t in said]
+    exact = np.array([g == int(x) for g, x in zip(got, answers, strict=True)])
+    length = np.maximum([len(str(v)) for v in a], [len(str(v)) for v in b])
+    per_len = {int(k): float(exact[length == k].mean()) for k in np.unique(length)}
+    per_scale = {}
+    for k in range(1, scales + 1):
+        has = answers >= 10 ** (k - 1)  # only answers that have this digit
+        if has.any():
+            ok = [g is not None and (g // 10 ** (k - 1)) % 10 == (int(x) // 10 ** (k - 1)) % 10
+                  for g, x in zip(np.array(got, dtype=object)[has], answers[has], strict=True)]
+            per_scale[k] = float(np.mean(ok))
+    return {"exact": float(exact.mean()), "by_operand_digits": per_len, "by_scale": per_scale,
+            "n": len(said)}

@@ -1,0 +1,130 @@
+"""Arithmetic problems as pure functions of (config, seed), with every label a probe needs.
+
+A prompt is `shots` solved examples then the question: `12+35=47\\n3+4=7\\n405+17=`.
+Labels are digits of the answer by scale (1 = ones, 2 = tens, ...; a missing
+high digit is 0), the answer's length, operand digits and carries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import numpy as np
+from jaxtyping import Int
+
+Op = Literal["add", "sub", "mul"]
+ReadAt = Literal["equals", "last_operand", "last"]
+SYMBOL = {"add": "+", "sub": "-", "mul": "*"}
+
+
+@dataclass(frozen=True)
+class ArithmeticConfig:
+    n: int = 500
+    op: Op = "add"
+    digits: tuple[int, int] = (1, 4)  # operand length range, inclusive: (2, 2) = 2-digit only
+    shots: int = 3  # solved examples before the question (0 = zero-shot)
+    read_at: ReadAt = "equals"  # where probes read: the final '=', last operand token, last token
+    scales: int = 4  # answer digit scales to label: 1 = ones ... 4 = thousands
+
+    def __post_init__(self):
+        lo, hi = self.digits
+        if self.n < 1:
+            raise ValueError(f"n must be at least 1, got {self.n}")
+        if not 1 <= lo <= hi <= 9:
+            raise ValueError(f"digits must be a range within 1-9, got {self.digits}")
+        if self.op not in SYMBOL:
+            raise ValueError(f"op must be one of {', '.join(SYMBOL)}, got {self.op!r}")
+        if self.shots < 0 or self.scales < 1:
+            raise ValueError("shots must be >= 0 and scales >= 1")
+
+
+@dataclass(frozen=True)
+class Problems:
+    cfg: ArithmeticConfig
+    seed: int
+    a: Int[np.ndarray, " n"]
+    b: Int[np.ndarray, " n"]
+    answer: Int[np.ndarray, " n"]
+    prompts: list[str]
+    labels: dict[str, Int[np.ndarray, " n"]] = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+
+def _operands(rng: np.random.Generator, cfg: ArithmeticConfig, n: int) -> Int[np.ndarray, " n"]:
+    """Length uniform in the range, then value uniform among numbers of that length."""
+    lengths = rng.integers(cfg.digits[0], cfg.digits[1] + 1, size=n)
+    lo = np.where(lengths == 1, 0, 10 ** (lengths - 1))
+    return rng.integers(lo, 10**lengths)
+
+
+def _pairs(rng, cfg, n):
+    a, b = _operands(rng, cfg, n), _operands(rng, cfg, n)
+    if cfg.op == "sub":  # keep answers non-negative: a is the larger operand
+        a, b = np.maximum(a, b), np.minimum(a, b)
+    ans = {"add": a + b, "sub": a - b, "mul": a * b}[cfg.op]
+    return a, b, ans
+
+
+def digit(x: Int[np.ndarray, " n"], scale: int) -> Int[np.ndarray, " n"]:
+    """Digit at `scale` (1 = ones); 0 where the number is shorter."""
+    return (x // 10 ** (scale - 1)) % 10
+
+
+def make_arithmetic(cfg: ArithmeticConfig, seed: int) -> Problems:
+    """Problems and labels; the same (cfg, seed) always gives the same problems."""
+    rng = np.random.default_rng(seed)
+    a, b, ans = _pairs(rng, cfg, cfg.n)
+    sym = SYMBOL[cfg.op]
+    prompts = []
+    for i in range(cfg.n):
+        sa, sb, sans = _pairs(rng, cfg, cfg.shots)
+        shots = "".join(f"{x}{sym}{y}={z}\n" for x, y, z in zip(sa, sb, sans, strict=True))
+        prompts.append(f"{shots}{a[i]}{sym}{b[i]}=")
+    labels = {"n_digits": np.array([len(str(v)) for v in ans])}
+    for k in range(1, cfg.scales + 1):
+        labels[f"digit_{k}"] = digit(ans, k)
+        labels[f"a_digit_{k}"] = digit(a, k)
+        labels[f"b_digit_{k}"] = digit(b, k)
+        if cfg.op in ("add", "sub"):  # carry (add) or borrow (sub) out of column k
+            m = 10**k
+            labels[f"carry_{k}"] = ((a % m + b % m >= m) if cfg.op == "add" else (a % m < b % m)).astype(int)
+    return Problems(cfg, seed, a, b, ans, prompts, labels)
+
+
+def token_positions(tokenizer, problems: Problems, prepend_bos: bool) -> dict[str, Int[np.ndarray, " n"]]:
+    """Token index of the final '=', the last token of the second operand, and the last token.
+
+    Uses the tokenizer's character offsets, so it holds whether numbers are split
+    into single digits or not.
+    """
+    enc = tokenizer(problems.prompts, add_special_tokens=False, return_offsets_mapping=True)
+    shift = int(prepend_bos)
+    out = {"equals": [], "last_operand": [], "last": []}
+    for text, offsets in zip(problems.prompts, enc["offset_mapping"], strict=True):
+        out["equals"].append(_token_at(offsets, len(text) - 1, text) + shift)
+        out["last_operand"].append(_token_at(offsets, len(text) - 2, text) + shift)
+        out["last"].append(len(offsets) - 1 + shift)
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def _token_at(offsets: list[tuple[int, int]], char: int, text: str) -> int:
+    for t, (s, e) in enumerate(offsets):
+        if s <= char < e:
+            return t
+    raise ValueError(f"no token covers character {char} of {text!r}")
+
+
+def to_dataset(problems: Problems):
+    """The exact problems as a `datasets.Dataset` (save with `.save_to_disk(path)`)."""
+    from datasets import Dataset
+
+    ds = Dataset.from_dict(
+        {"prompt": problems.prompts, "a": problems.a, "b": problems.b, "answer": problems.answer,
+         **problems.labels}
+    )
+    cfg = asdict(problems.cfg) | {"seed": problems.seed}
+    ds.info.description = repr(cfg)
+    return ds

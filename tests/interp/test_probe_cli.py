@@ -1,0 +1,58 @@
+import json
+
+import pytest
+
+from interp.probe import main
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, tiny_dir):
+    out = tmp_path_factory.mktemp("run") / "r"
+    assert main(["--model", str(tiny_dir), "--n", "90", "--out", str(out), "--quiet", "--seed", "5"]) == 0
+    return out
+
+
+def test_outputs(run_dir):
+    res = json.loads((run_dir / "results.json").read_text())
+    assert res["probes"]["layers"] == [0, 1]
+    assert res["probes"]["sites"] == ["attn_out", "mlp_out", "resid_post"]
+    assert res["probes"]["targets"] == ["digit_1", "digit_2", "digit_3", "digit_4"]
+    assert res["behaviour"]["n"] == 64 and "command" in res
+    lines = (run_dir / "results.csv").read_text().splitlines()
+    assert len(lines) == 1 + 3 * 2 * 4
+    page = (run_dir / "heatmap.html").read_text()
+    assert "Accuracy Breakdown" in page and page.count('class="plotly-graph-div"') == 6
+    assert (run_dir / "problems").is_dir()
+
+
+def test_same_seed_same_numbers(run_dir, tiny_dir, tmp_path):
+    assert main(["--model", str(tiny_dir), "--n", "90", "--out", str(tmp_path / "b"), "--quiet", "--seed", "5"]) == 0
+    a = json.loads((run_dir / "results.json").read_text())["probes"]
+    b = json.loads((tmp_path / "b" / "results.json").read_text())["probes"]
+    assert a["accuracy"] == b["accuracy"] and a["control"] == b["control"]
+
+
+def test_refuses_to_overwrite(run_dir, tiny_dir, capsys):
+    before = (run_dir / "results.json").read_text()
+    assert main(["--model", str(tiny_dir), "--n", "90", "--out", str(run_dir), "--quiet"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (run_dir / "results.json").read_text() == before
+
+
+@pytest.mark.parametrize(
+    "args, msg",
+    [
+        (["--n", "0"], "--n must be"),
+        (["--layer", "7"], "out of range"),
+        (["--site", "bogus"], "unknown site"),
+        (["--model", "nope"], "unknown model"),
+        (["--digits", "x"], "--digits"),
+        (["--task", "div"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_one_line_exit_2(args, msg, tiny_dir, tmp_path, capsys):
+    argv = ["--model", str(tiny_dir), "--out", str(tmp_path / "o"), "--quiet", "--n", "60"] + args
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert msg in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "o" / "results.json").exists()

@@ -1,0 +1,24 @@
+import numpy as np
+
+from reports.figures import digit_scale_heatmap
+from reports.html import assemble
+
+
+def test_digit_scale_heatmap():
+    vals = np.array([[0.9, 0.8, 0.7], [0.5, 0.4, 0.3]])
+    fig = digit_scale_heatmap(vals, [0, 4, 8], title="T")
+    h = fig.data[0]
+    assert list(h.x) == [0, 4, 8] and list(h.y) == [1, 2]
+    np.testing.assert_array_equal(np.asarray(h.z), vals)
+    assert fig.layout.title.text == "T" and fig.layout.xaxis.title.text == "layer"
+    assert fig.layout.yaxis.title.text == "Digit Scale"
+    assert h.zmin == 0 and h.zmax == 1
+    div = digit_scale_heatmap(vals - 0.6, [0, 4, 8], diverging=True).data[0]
+    assert div.zmid == 0 and div.zmin == -div.zmax
+
+
+def test_assemble_embeds_plotly_once():
+    fig = digit_scale_heatmap(np.zeros((2, 2)), [0, 1])
+    page = assemble([("a", [fig, "<p>x</p>"]), ("b", [fig])], "Report")
+    assert page.count("plotly.js v") <= 2 and page.count("<h2>") == 2
+    assert page.count('class="plotly-graph-div"') == 2
