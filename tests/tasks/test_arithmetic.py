@@ -43,7 +43,7 @@ def test_bad_config():
 @pytest.mark.parametrize("group_digits", [False, True])
 def test_token_positions_any_tokenizer(group_digits):
     """Digits one per token, or up to three digits per token: positions still right."""
-    from conftest import char_tokenizer
+    from tests.conftest import char_tokenizer
 
     tok = char_tokenizer(group_digits)
     p = make_arithmetic(ArithmeticConfig(n=30, digits=(1, 4), shots=1), 0)
