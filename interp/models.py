@@ -73,6 +73,8 @@ BUILTINS: dict[str, Builtin] = {
     ),
 }
 DEFAULT_MODEL = "smollm2-135m"
+# Models trained by the toolkit itself, shipped as plain HF folders inside the package.
+TRAINED: dict[str, Path] = {"arith-toy": Path(__file__).parent / "checkpoints" / "arith-toy"}
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ def cache_dir() -> Path:
 
 
 def available_models() -> list[str]:
-    return sorted(BUILTINS)
+    return sorted([*BUILTINS, *TRAINED])
 
 
 def converted_dir(name: str, progress: bool = True) -> Path:
@@ -155,6 +157,11 @@ def resolve(name_or_path: str) -> tuple[str, Path]:
     """A built-in name, a local HF folder, or a hub name already in the local HF cache."""
     if name_or_path in BUILTINS:
         return name_or_path, converted_dir(name_or_path)
+    if name_or_path in TRAINED:
+        path = TRAINED[name_or_path]
+        if not (path / "config.json").is_file():
+            raise InterpError(f"{path} is missing; rebuild it with: python -m interp.toy --out {path}")
+        return name_or_path, path
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -171,6 +178,17 @@ def resolve(name_or_path: str) -> tuple[str, Path]:
         f"unknown model {name_or_path!r}: built-in models are {', '.join(available_models())}; "
         "or give a local Hugging Face folder, or a hub name already in the local HF cache"
     )
+
+
+def task_defaults(name_or_path: str) -> dict:
+    """Prompt-format defaults a model folder asks for (`interp-task.json`), e.g. {"pad": 4}."""
+    _, path = resolve(name_or_path)
+    try:
+        return json.loads((path / "interp-task.json").read_text())
+    except FileNotFoundError:
+        return {}
+    except ValueError as e:
+        raise InterpError(f"{path / 'interp-task.json'} is not valid JSON: {e}") from e
 
 
 def load_hf(name_or_path: str, dtype: Any = None, attn_implementation: str | None = None):

@@ -29,7 +29,19 @@ from tasks.arithmetic import ArithmeticConfig, make_arithmetic, to_dataset, toke
 OUTPUTS = ("results.json", "results.csv", "heatmap.html", "problems")
 
 
-def run(cfg: ProbeRunConfig, progress: bool | None = None) -> dict:
+def probe_inputs(problems, cfg: ProbeRunConfig) -> tuple[dict, dict, np.ndarray]:
+    """(labels, control labels, strata) for the digit-scale targets."""
+    targets = [f"digit_{k}" for k in range(1, cfg.task.scales + 1)]
+    labels = {k: problems.labels[k] for k in targets}
+    controls = {
+        f"digit_{k}": control_labels(problems.labels[f"digit_{k}"], problems.labels[f"a_digit_{k}"],
+                                     problems.labels[f"b_digit_{k}"], cfg.seed + k)
+        for k in range(1, cfg.task.scales + 1)
+    }
+    return labels, controls, problems.labels["n_digits"]
+
+
+def run(cfg: ProbeRunConfig, progress: bool | None = None, keep_acts: bool = False) -> dict:
     """Everything but file writing: returns results as plain data."""
     from interp import capture, load_model
     from interp.behaviour import arithmetic_accuracy, greedy_continuations
@@ -57,27 +69,25 @@ def run(cfg: ProbeRunConfig, progress: bool | None = None) -> dict:
     if cfg.behaviour_n > 0:  # greedy decoding is slow on CPU: a subset by default
         t = time.perf_counter()
         k = min(cfg.behaviour_n, len(problems))
-        max_len = len(str(int(problems.answer.max())))
-        said = greedy_continuations(model, problems.prompts[:k], max_len + 1, cfg.batch_size, progress)
+        f = cfg.task.format
+        max_len = max(len(f(int(x), int(y), int(z))) - len(f(int(x), int(y)))
+                      for x, y, z in zip(problems.a[:k], problems.b[:k], problems.answer[:k], strict=True))
+        said = greedy_continuations(model, problems.prompts[:k], max_len, cfg.batch_size, progress)
         behaviour = arithmetic_accuracy(problems.answer[:k], said, problems.a[:k], problems.b[:k],
                                         cfg.task.scales)
         behaviour["examples"] = [[p.rsplit("\n", 1)[-1], s] for p, s in zip(problems.prompts[:5], said[:5], strict=True)]
         times["behaviour_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    targets = [f"digit_{k}" for k in range(1, cfg.task.scales + 1)]
-    labels = {k: problems.labels[k] for k in targets}
-    controls = {
-        f"digit_{k}": control_labels(problems.labels[f"digit_{k}"], problems.labels[f"a_digit_{k}"],
-                                     problems.labels[f"b_digit_{k}"], cfg.seed + k)
-        for k in range(1, cfg.task.scales + 1)
-    }
-    res = sweep(dict(acts), labels, controls, layers, cfg.sweep, strata=problems.labels["n_digits"],
-                progress=progress)
+    labels, controls, strata = probe_inputs(problems, cfg)
+    res = sweep(dict(acts), labels, controls, layers, cfg.sweep, strata=strata, progress=progress)
     times["probe_fit_s"] = time.perf_counter() - t
-    return {"config": asdict(cfg), "model": asdict(info), "n_layers_model": n_layers(model),
-            "probes": res.to_json(), "behaviour": behaviour, "timings": times,
-            "versions": _versions(), "_problems": problems}
+    out = {"config": asdict(cfg), "model": asdict(info), "n_layers_model": n_layers(model),
+           "probes": res.to_json(), "behaviour": behaviour, "timings": times,
+           "versions": _versions(), "_problems": problems}
+    if keep_acts:
+        out["_acts"] = dict(acts)
+    return out
 
 
 def _versions() -> dict:
@@ -205,7 +215,10 @@ def parse(argv: list[str] | None) -> tuple[ProbeRunConfig, argparse.Namespace]:
     ap.add_argument("--model", default=ProbeRunConfig.model, help="built-in name, HF folder, or cached hub name")
     ap.add_argument("--layer", default="all", help="'all', '0,4,8' or '10-20'")
     ap.add_argument("--task", default="add", choices=["add", "sub", "mul"])
-    ap.add_argument("--digits", type=_digits, default=(1, 4), help="operand digits: 2 or 1-4 (mixed)")
+    ap.add_argument("--digits", type=_digits, default=None,
+                    help="operand digits: 2 or 1-4 (mixed); default 1-4 or the model's own")
+    ap.add_argument("--pad", type=int, default=None,
+                    help="zero-pad operands to this width (0 = none); default the model's own")
     ap.add_argument("--site", default="attn_out,mlp_out,resid_post")
     ap.add_argument("--n", type=int, default=ArithmeticConfig.n, help="number of problems")
     ap.add_argument("--shots", type=int, default=ArithmeticConfig.shots)
@@ -234,8 +247,16 @@ def parse(argv: list[str] | None) -> tuple[ProbeRunConfig, argparse.Namespace]:
         ap.error("--folds must be at least 2")
     if a.C <= 0 or a.batch_size < 1 or a.shots < 0:
         ap.error("--C and --batch-size must be positive and --shots non-negative")
+    from interp.models import task_defaults
+
+    try:  # a model folder may name its own prompt format (arith-toy: zero-padded operands)
+        own = task_defaults(a.model)
+    except InterpError as e:
+        ap.error(str(e))
+    digits = a.digits or tuple(own.get("digits", (1, 4)))
+    pad = a.pad if a.pad is not None else int(own.get("pad", 0))
     try:
-        task = ArithmeticConfig(n=a.n, op=a.task, digits=a.digits, shots=a.shots, read_at=a.read_at)
+        task = ArithmeticConfig(n=a.n, op=a.task, digits=digits, shots=a.shots, read_at=a.read_at, pad=pad)
     except ValueError as e:
         ap.error(str(e))
     cfg = ProbeRunConfig(model=a.model, task=task, sites=sites, layers=a.layer, seed=a.seed,
@@ -255,9 +276,6 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"{out_dir} already holds results ({', '.join(existing)}); use --overwrite or another --out")
     command = "python -m interp.probe " + shlex.join(sys.argv[1:] if argv is None else argv)
     try:
-        from interp.models import resolve
-
-        resolve(cfg.model)  # fail fast on an unknown model, before any work
         out = run(cfg, progress=False if a.quiet else None)
         if not a.quiet:
             print(table(ProbeResults.from_json(out["probes"])))

@@ -26,6 +26,7 @@ class ArithmeticConfig:
     shots: int = 3  # solved examples before the question (0 = zero-shot)
     read_at: ReadAt = "equals"  # where probes read: the final '=', last operand token, last token
     scales: int = 4  # answer digit scales to label: 1 = ones ... 4 = thousands
+    pad: int = 0  # zero-pad operands to this many digits, answers to the widest (0 = no padding)
 
     def __post_init__(self):
         lo, hi = self.digits
@@ -37,6 +38,15 @@ class ArithmeticConfig:
             raise ValueError(f"op must be one of {', '.join(SYMBOL)}, got {self.op!r}")
         if self.shots < 0 or self.scales < 1:
             raise ValueError("shots must be >= 0 and scales >= 1")
+        if self.pad and self.pad < hi:
+            raise ValueError(f"pad must be 0 or at least the operand length {hi}, got {self.pad}")
+
+    def format(self, a: int, b: int, answer: int | None = None) -> str:
+        """One problem as text: `12+35=` or, with its answer, `12+35=47\n`."""
+        w = self.pad
+        ans_w = {"add": w + 1, "sub": w, "mul": 2 * w}[self.op] if w else 0
+        q = f"{a:0{w}d}{SYMBOL[self.op]}{b:0{w}d}="
+        return q if answer is None else f"{q}{answer:0{ans_w}d}\n"
 
 
 @dataclass(frozen=True)
@@ -77,12 +87,11 @@ def make_arithmetic(cfg: ArithmeticConfig, seed: int) -> Problems:
     """Problems and labels; the same (cfg, seed) always gives the same problems."""
     rng = np.random.default_rng(seed)
     a, b, ans = _pairs(rng, cfg, cfg.n)
-    sym = SYMBOL[cfg.op]
     prompts = []
     for i in range(cfg.n):
         sa, sb, sans = _pairs(rng, cfg, cfg.shots)
-        shots = "".join(f"{x}{sym}{y}={z}\n" for x, y, z in zip(sa, sb, sans, strict=True))
-        prompts.append(f"{shots}{a[i]}{sym}{b[i]}=")
+        shots = "".join(cfg.format(int(x), int(y), int(z)) for x, y, z in zip(sa, sb, sans, strict=True))
+        prompts.append(shots + cfg.format(int(a[i]), int(b[i])))
     labels = {"n_digits": np.array([len(str(v)) for v in ans])}
     for k in range(1, cfg.scales + 1):
         labels[f"digit_{k}"] = digit(ans, k)

@@ -9,7 +9,7 @@ from interp.errors import InterpError
 
 
 def test_unknown_model_lists_builtins():
-    with pytest.raises(InterpError, match="built-in models are gemma3-270m, smollm2-135m"):
+    with pytest.raises(InterpError, match="built-in models are arith-toy, gemma3-270m, smollm2-135m"):
         models.resolve("no-such-model")
 
 
