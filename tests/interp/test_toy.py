@@ -3,7 +3,16 @@ import json
 import numpy as np
 import torch
 
-from interp.toy import CHECKPOINT, ToyConfig, _heldout, encode_batch, exact_match, sample_pairs, task_format, train
+from interp.toy import (
+    CHECKPOINT,
+    ToyConfig,
+    _heldout,
+    encode_batch,
+    exact_match,
+    sample_pairs,
+    task_format,
+    train,
+)
 
 
 def test_training_never_sees_heldout_pairs():
