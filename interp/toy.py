@@ -56,7 +56,7 @@ class ToyConfig:
     d_model: int = 128
     n_heads: int = 4
     d_mlp: int = 512
-    steps: int = 3000
+    steps: int = 2000
     batch_size: int = 64  # sequences per step
     lr: float = 3e-3
     warmup: int = 100

@@ -97,11 +97,14 @@ def sweep(
     cfg: SweepConfig,
     strata: np.ndarray | None = None,
     progress: bool | None = None,
+    only_folds: list[int] | None = None,
 ) -> ProbeResults:
-    """Fit a probe per (site, layer, target) and its control, per fold."""
+    """Fit a probe per (site, layer, target) and its control, per fold (or only the folds named)."""
     sites, targets = list(acts), list(labels)
     n = len(next(iter(labels.values())))
     folds = split(strata if strata is not None else np.zeros(n, int), cfg.folds, cfg.seed)
+    if only_folds is not None:
+        folds = [folds[i] for i in only_folds]
     shape = (len(sites), len(layers), len(targets), len(folds))
     acc, ctl = np.zeros(shape), np.zeros(shape)
     Y = np.stack([labels[t] for t in targets] + [controls[t] for t in targets], axis=1)  # [n, 2T]

@@ -42,3 +42,29 @@ def digit_scale_heatmap(
         xaxis={"dtick": 2 if len(layers) > 12 else 1}, height=320, margin={"t": 60, "b": 50},
     )
     return fig
+
+
+def nll_curves(
+    cumulative: dict[str, Float[np.ndarray, "doc pos"]],
+    title: str = "Cumulative average NLL by token position",
+    points: int = 400,
+) -> go.Figure:
+    """One line per model (mean over documents) with a band of +-1 standard error, log x axis."""
+    fig = go.Figure()
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+    for i, (name, cum) in enumerate(cumulative.items()):
+        cum = np.asarray(cum, dtype=float)
+        T = cum.shape[1]
+        idx = np.unique(np.geomspace(1, T, points).astype(int)) - 1  # log-spaced: small pages
+        x = idx + 1
+        mean = cum[:, idx].mean(0)
+        se = cum[:, idx].std(0, ddof=1) / np.sqrt(len(cum)) if len(cum) > 1 else np.zeros_like(mean)
+        colour = palette[i % len(palette)]
+        fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([mean + se, (mean - se)[::-1]]),
+                                 fill="toself", fillcolor=colour, opacity=0.2, line={"width": 0},
+                                 hoverinfo="skip", showlegend=False))
+        fig.add_trace(go.Scatter(x=x, y=mean, name=f"{name} ({len(cum)} docs)", line={"color": colour},
+                                 hovertemplate=name + "<br>position %{x}<br>cum. NLL %{y:.3f} nats<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="token position", yaxis_title="cumulative average NLL (nats)",
+                      xaxis_type="log", height=420)
+    return fig

