@@ -61,6 +61,8 @@ def main() -> int:
             report[f"{method}_fit_s"] = time.perf_counter() - t
         fast, ref = fits["torch"], fits["sklearn"]
         report["compare_folds"] = a.compare_folds
+        report["cells"] = {m: {"accuracy": r.accuracy.tolist(), "control": r.control.tolist()}
+                           for m, r in fits.items()}
         report["ratio_sklearn_over_torch"] = report["sklearn_fit_s"] / report["torch_fit_s"]
         for which in ("accuracy", "control"):
             cell = np.abs(fast.mean(which) - ref.mean(which))  # [site, layer, target]

@@ -11,7 +11,6 @@ for 32K positions of Gemma 3's 262K vocabulary would be 34 GB.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex

@@ -39,11 +39,12 @@ VOCAB = ["<pad>", "<s>", "</s>", "<unk>", *"0123456789+-*=\n "]
 
 def char_tokenizer():
     """A Hugging Face fast tokenizer with one token per character (no BOS added)."""
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     tk = Tokenizer(models.WordLevel(vocab={c: i for i, c in enumerate(VOCAB)}, unk_token="<unk>"))
     tk.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    tk.decoder = decoders.Fuse()  # decode to the text itself, not tokens joined by spaces
     return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>",
                                    pad_token="<pad>", unk_token="<unk>")
 

@@ -14,7 +14,7 @@ def char_tokenizer(group_digits: bool = False):
     With `group_digits`, runs of up to three digits are single tokens, like
     tokenizers that do not split numbers into digits.
     """
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3}
@@ -29,6 +29,7 @@ def char_tokenizer(group_digits: bool = False):
     tk = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     pattern = r"\d{1,3}|." if group_digits else "."
     tk.pre_tokenizer = pre_tokenizers.Split(Regex(pattern), behavior="isolated")
+    tk.decoder = decoders.Fuse()  # decode to the text itself, not tokens joined by spaces
     return PreTrainedTokenizerFast(
         tokenizer_object=tk, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
     )
