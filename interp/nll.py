@@ -41,7 +41,6 @@ def token_nll(hf, ids: Int[Tensor, "batch pos"], chunk: int = 1024) -> Float[Ten
     """NLL (nats) of tokens 1..T-1 given their prefixes; never holds more than `chunk` positions of logits."""
     head, cap = _head(hf)
     body = hf.get_decoder() if hasattr(hf, "get_decoder") else hf.model
-    cache = None
     from transformers import DynamicCache
 
     cache = DynamicCache(config=hf.config)
@@ -93,14 +92,14 @@ def power_law_fit(curve: Float[np.ndarray, " pos"], start: int = 8) -> dict | No
 def run_model(name: str, cfg, docs, chunk: int, progress: bool | None) -> dict:
     from tqdm.auto import tqdm
 
-    from interp.models import load_hf
+    from interp.models import _tokenizer_adds_bos, load_hf
     from tasks.long_context import make_windows
 
     name, path, hf, tok = load_hf(name, attn_implementation="sdpa")
     n_ctx = int(getattr(hf.config, "max_position_embeddings", 0) or 0)
     if n_ctx and cfg.tokens > n_ctx:
         raise InterpError(f"--tokens {cfg.tokens} is more than {name}'s context of {n_ctx} tokens")
-    bos = [tok.bos_token_id] if _adds_bos(tok) else []
+    bos = [tok.bos_token_id] if _tokenizer_adds_bos(tok) else []
     ids = [bos + tok(d.text, add_special_tokens=False)["input_ids"] for d in docs]
     win = make_windows(ids, [d.name for d in docs], cfg)
     if bos:  # every window starts with BOS, as the model saw text in training
@@ -116,11 +115,6 @@ def run_model(name: str, cfg, docs, chunk: int, progress: bool | None) -> dict:
     return {"model": name, "path": str(path), "n_ctx": n_ctx, "bos": bool(bos), "nll": nll,
             "documents": win.names, "starts": win.starts.tolist(), "seconds": secs,
             "tokens_per_s": float(nll.size / secs)}
-
-
-def _adds_bos(tok) -> bool:
-    ids = tok("a", add_special_tokens=True)["input_ids"]
-    return tok.bos_token_id is not None and ids[:1] == [tok.bos_token_id]
 
 
 def summarise(res: dict) -> dict:

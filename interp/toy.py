@@ -30,7 +30,7 @@ import torch
 from jaxtyping import Bool, Int
 from torch import Tensor
 
-from tasks.arithmetic import ArithmeticConfig
+from tasks.arithmetic import ArithmeticConfig, _operands
 
 CHECKPOINT = Path(__file__).parent / "checkpoints" / "arith-toy"
 TASK_DEFAULTS = "interp-task.json"  # the prompt format a model folder expects (read by the CLIs)
@@ -73,17 +73,12 @@ def _heldout(a: np.ndarray, b: np.ndarray, bucket: int) -> Bool[np.ndarray, " n"
     return (h * 2654435761 % 2**32) % bucket == 0
 
 
-def _operands(rng: np.random.Generator, digits: int, n: int) -> Int[np.ndarray, " n"]:
-    lengths = rng.integers(1, digits + 1, size=n)
-    lo = np.where(lengths == 1, 0, 10 ** (lengths - 1))
-    return rng.integers(lo, 10**lengths)
-
-
 def sample_pairs(rng: np.random.Generator, cfg: ToyConfig, n: int, heldout: bool):
     """n pairs all inside (heldout=True) or all outside the held-out bucket."""
     a, b = np.empty(0, np.int64), np.empty(0, np.int64)
     while len(a) < n:
-        x, y = _operands(rng, cfg.digits, 2 * n), _operands(rng, cfg.digits, 2 * n)
+        fmt = task_format(cfg.digits)  # the probe task's operand distribution, same random stream
+        x, y = _operands(rng, fmt, 2 * n), _operands(rng, fmt, 2 * n)
         keep = _heldout(x, y, cfg.heldout_bucket) == heldout
         a, b = np.concatenate([a, x[keep]]), np.concatenate([b, y[keep]])
     return a[:n], b[:n]
