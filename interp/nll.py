@@ -89,13 +89,21 @@ def power_law_fit(curve: Float[np.ndarray, " pos"], start: int = 8) -> dict | No
     return {"alpha": float(a), "beta": float(b), "gamma": float(c), "r2": float(r2), "from_position": start}
 
 
-def run_model(name: str, cfg, docs, chunk: int, progress: bool | None) -> dict:
+def run_model(name: str, cfg, docs, chunk: int, progress: bool | None, stats: bool = False) -> dict:
+    """NLL per document window; with `stats`, also activation statistics along the context.
+
+    Stats need the attention weights, so they switch to eager attention (slower, same NLL within 1e-4).
+    """
+    from contextlib import nullcontext
+
     from tqdm.auto import tqdm
 
+    from interp.context_stats import ContextStats
     from interp.models import _tokenizer_adds_bos, load_hf
     from tasks.long_context import make_windows
 
-    name, path, hf, tok = load_hf(name, attn_implementation="sdpa")
+    name, path, hf, tok = load_hf(name, attn_implementation="eager" if stats else "sdpa")
+    acc = ContextStats(hf.config.num_hidden_layers) if stats else None
     n_ctx = int(getattr(hf.config, "max_position_embeddings", 0) or 0)
     if n_ctx and cfg.tokens > n_ctx:
         raise InterpError(f"--tokens {cfg.tokens} is more than {name}'s context of {n_ctx} tokens")
@@ -108,13 +116,15 @@ def run_model(name: str, cfg, docs, chunk: int, progress: bool | None) -> dict:
         win_ids = win.ids
     t0 = time.perf_counter()
     rows = []
-    for row in tqdm(win_ids, desc=f"nll {name}", disable=None if progress is None else not progress):
-        rows.append(token_nll(hf, torch.as_tensor(row)[None], chunk)[0].numpy())
+    with acc.attach(hf) if acc else nullcontext():
+        for row in tqdm(win_ids, desc=f"nll {name}", disable=None if progress is None else not progress):
+            rows.append(token_nll(hf, torch.as_tensor(row)[None], chunk)[0].numpy())
     secs = time.perf_counter() - t0
     nll = np.stack(rows)  # [doc, tokens-1]
     return {"model": name, "path": str(path), "n_ctx": n_ctx, "bos": bool(bos), "nll": nll,
             "documents": win.names, "starts": win.starts.tolist(), "seconds": secs,
-            "tokens_per_s": float(nll.size / secs)}
+            "tokens_per_s": float(nll.size / secs), "attention": "eager" if stats else "sdpa",
+            "stats": acc.result() if acc else None}
 
 
 def summarise(res: dict) -> dict:
@@ -133,6 +143,16 @@ def table(results: list[dict]) -> str:
     return "\n".join(" ".join(c.rjust(w) for c in r) for r in rows)
 
 
+def stats_table(model: str, st: dict) -> str:
+    """Layer-averaged stats per position bucket, one row each."""
+    rows = [[model] + st["buckets"]]
+    rows += [[f"{site} norm"] + [f"{v:.2f}" for v in st["norm"][i].mean(0)] for i, site in enumerate(st["sites"])]
+    rows += [[f"attn >{k} back"] + [f"{v:.3f}" for v in st["far"][i].mean(0)] for i, k in enumerate(st["far_k"])]
+    rows += [["attn to first"] + [f"{v:.3f}" for v in st["first"].mean(0)]]
+    w = [max(len(r[j]) for r in rows) for j in range(len(rows[0]))]
+    return "\n".join(" ".join(c.rjust(w[j]) for j, c in enumerate(r)) for r in rows)
+
+
 def html(results: list[dict], command: str) -> str:
     import html as _html
 
@@ -141,7 +161,23 @@ def html(results: list[dict], command: str) -> str:
 
     fig = nll_curves({r["model"]: cumulative(r["nll"]) for r in results})
     header = f"<pre>{_html.escape(command)}</pre><pre>{_html.escape(table(results))}</pre>"
-    return assemble([("Cumulative average NLL by position", [fig])], "Long-context NLL", header)
+    sections = [("Cumulative average NLL by position", [fig])]
+    for r in results:
+        if r.get("stats"):
+            sections.append((f"Activations along the context: {r['model']}", stats_figures(r["stats"])))
+    return assemble(sections, "Long-context NLL", header)
+
+
+def stats_figures(st: dict) -> list:
+    from reports.figures import layer_position_heatmap
+
+    figs = [layer_position_heatmap(st["norm"][i], st["buckets"], f"{site} norm by position",
+                                   "mean L2 norm") for i, site in enumerate(st["sites"])]
+    figs += [layer_position_heatmap(st["far"][i], st["buckets"], f"attention to tokens more than {k} back",
+                                     "attention mass", zmax=1.0) for i, k in enumerate(st["far_k"])]
+    figs.append(layer_position_heatmap(st["first"], st["buckets"], "attention to the first token",
+                                       "attention mass", zmax=1.0))
+    return figs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--chunk", type=int, default=1024, help="positions per forward chunk")
     ap.add_argument("--out", default="runs/nll")
+    ap.add_argument("--stats", action="store_true", help="also activation norms and attention distance by "
+                    "position (eager attention: slower)")
     ap.add_argument("--overwrite", action="store_true")
     ap.add_argument("--quiet", action="store_true")
     try:
@@ -181,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         docs = load_documents(cfg.sources, cache_dir())
         results = []
         for m in models:
-            r = run_model(m, cfg, docs, a.chunk, False if a.quiet else None)
+            r = run_model(m, cfg, docs, a.chunk, False if a.quiet else None, stats=a.stats)
             r["summary"] = summarise(r)
             results.append(r)
     except (InterpError, TextSourceError) as e:
@@ -192,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['model']}: {r['tokens_per_s']:.0f} tokens/s"
               + (f"; fit L(t) = {fit['alpha']:.3f} t^{fit['beta']:.3f} + {fit['gamma']:.3f}, R^2 {fit['r2']:.3f}"
                  if fit else ""))
+        if r["stats"]:
+            print(stats_table(r["model"], r["stats"]))
     _write(out, results, cfg, command)
     print(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
     return 0
@@ -200,11 +240,17 @@ def main(argv: list[str] | None = None) -> int:
 def _write(out: Path, results: list[dict], cfg, command: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     meta = {"config": asdict(cfg), "command": command,
-            "models": [{k: v for k, v in r.items() if k != "nll"} for r in results]}
+            "models": [{k: v for k, v in r.items() if k not in ("nll", "stats")} for r in results]}
+    arrays = {r["model"]: r["nll"].astype(np.float32) for r in results}
+    for r in results:
+        if r.get("stats"):
+            st = r["stats"]
+            meta["models"][results.index(r)]["stats"] = {k: st[k] for k in ("sites", "far_k", "buckets")}
+            arrays.update({f"{r['model']}/{k}": st[k] for k in ("norm", "far", "first", "count")})
     with tempfile.TemporaryDirectory(prefix=".nll-", dir=out) as tmp:
         tmp = Path(tmp)
         (tmp / "nll.json").write_text(json.dumps(meta, indent=1))
-        np.savez_compressed(tmp / "nll.npz", **{r["model"]: r["nll"].astype(np.float32) for r in results})
+        np.savez_compressed(tmp / "nll.npz", **arrays)
         (tmp / "nll.html").write_text(html(results, command))
         for n in OUTPUTS:
             os.replace(tmp / n, out / n)

@@ -68,3 +68,31 @@ def nll_curves(
     fig.update_layout(title=title, xaxis_title="token position", yaxis_title="cumulative average NLL (nats)",
                       xaxis_type="log", height=420)
     return fig
+
+
+def layer_position_heatmap(
+    values: Float[np.ndarray, "layer bucket"],
+    buckets: list[str],
+    title: str,
+    colorbar: str,
+    zmax: float | None = None,
+    diverging: bool = False,
+) -> go.Figure:
+    """x = token-position bucket, y = layer (0 at the top), colour = value; NaN cells are left blank."""
+    values = np.asarray(values, dtype=float)
+    layers = list(range(values.shape[0]))
+    lim = float(np.nanmax(np.abs(values))) if diverging and np.isfinite(values).any() else None
+    fig = go.Figure(
+        go.Heatmap(
+            z=values, x=[str(b) for b in buckets], y=layers,
+            colorscale=DIVERGING if diverging else SEQUENTIAL,
+            zmin=-lim if lim else (0.0 if zmax is not None else None), zmax=lim or zmax,
+            zmid=0.0 if diverging else None,
+            colorbar={"title": {"text": colorbar}},
+            hovertemplate="layer %{y}<br>positions %{x}<br>" + colorbar + " %{z:.4g}<extra></extra>",
+        )
+    )
+    fig.update_layout(title=title, xaxis_title="token position (bucket)", yaxis_title="layer",
+                      xaxis={"type": "category"}, yaxis={"autorange": "reversed"},
+                      height=max(300, 16 * len(layers) + 120), margin={"t": 60, "b": 50})
+    return fig

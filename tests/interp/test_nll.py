@@ -41,3 +41,18 @@ def test_cli_writes_outputs_and_guards(tiny_dir, tmp_path, capsys):
     assert main(argv[:7] + [str(tmp_path / "nope.txt")] + argv[8:] + ["--overwrite"]) == 2
     err = capsys.readouterr().err.strip()
     assert "no such text source" in err and len(err.splitlines()) == 1
+
+
+def test_cli_stats(tiny_dir, tmp_path, capsys):
+    text = tmp_path / "d.txt"
+    text.write_text(" ".join(f"word{j % 17} and text" for j in range(200)))
+    out = tmp_path / "out"
+    assert main(["--model", str(tiny_dir), "--tokens", "40", "--documents", "2", "--text", str(text),
+                 "--out", str(out), "--quiet", "--chunk", "16", "--stats"]) == 0
+    assert "attn >16 back" in capsys.readouterr().out
+    z = np.load(out / "nll.npz")
+    name = tiny_dir.name
+    assert z[f"{name}/norm"].shape == (3, 2, 7) and z[f"{name}/count"][:3].tolist() == [2, 16, 60]  # positions 0..38 fed
+    meta = json.loads((out / "nll.json").read_text())["models"][0]
+    assert meta["attention"] == "eager" and meta["stats"]["far_k"] == [16, 128, 1024]
+    assert (out / "nll.html").read_text().count('class="plotly-graph-div"') == 1 + 3 + 3 + 1

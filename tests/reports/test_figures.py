@@ -22,3 +22,14 @@ def test_assemble_embeds_plotly_once():
     page = assemble([("a", [fig, "<p>x</p>"]), ("b", [fig])], "Report")
     assert page.count("plotly.js v") <= 2 and page.count("<h2>") == 2
     assert page.count('class="plotly-graph-div"') == 2
+
+
+def test_layer_position_heatmap():
+    from reports.figures import layer_position_heatmap
+
+    vals = np.array([[1.0, np.nan], [2.0, 3.0], [0.5, 0.1]])
+    h = layer_position_heatmap(vals, ["0", "1-8"], "norms", "mean L2 norm").data[0]
+    assert list(h.x) == ["0", "1-8"] and list(h.y) == [0, 1, 2]
+    assert np.isnan(np.asarray(h.z, dtype=float)[0, 1]) and h.colorbar.title.text == "mean L2 norm"
+    d = layer_position_heatmap(vals - 1, ["0", "1-8"], "effect", "effect", diverging=True).data[0]
+    assert d.zmid == 0 and d.zmin == -d.zmax == -2.0
