@@ -72,7 +72,7 @@ class ContextStats:
         summed = values.double().sum(0).cpu()
         target += torch.zeros(len(self.cfg.edges), dtype=torch.float64).index_add_(0, b, summed).numpy()
 
-    def _pre_layer(self, l: int):
+    def _pre_layer(self, layer_i: int):
         def hook(_mod, args, kwargs):
             h = args[0] if args else kwargs["hidden_states"]
             pos = kwargs.get("position_ids")
@@ -80,23 +80,23 @@ class ContextStats:
                 raise TypeError("decoder layer was not given position_ids")
             self._pos = pos[0].cpu()  # same positions for every row: no padding on long inputs
             self._pre = h.detach()
-            if l == 0:
+            if layer_i == 0:
                 self.count += h.shape[0] * np.bincount(bucket_of(self._pos, self.cfg.edges).numpy(),
                                                        minlength=len(self.count))
         return hook
 
-    def _post_layer(self, l: int):
+    def _post_layer(self, layer_i: int):
         def hook(_mod, _args, out):
             post = (out[0] if isinstance(out, tuple) else out).detach()
             for s, x in enumerate((self._mid - self._pre, post - self._mid, post)):
-                self._add(self.norm_sum[s, l], x.float().norm(dim=-1))
+                self._add(self.norm_sum[s, layer_i], x.float().norm(dim=-1))
             self._pre = self._mid = None
         return hook
 
     def _mid_hook(self, _mod, args):
         self._mid = args[0].detach()
 
-    def _attn(self, l: int):
+    def _attn(self, layer_i: int):
         def hook(_mod, _args, out):
             w = out[1] if isinstance(out, tuple) and len(out) > 1 else None
             if w is None:
@@ -108,8 +108,8 @@ class ContextStats:
                 last = q - k - 1  # last key index more than k positions back
                 idx = last.clamp(min=0)[None, None, :, None].expand(*w.shape[:2], -1, 1)
                 mass = cs.gather(-1, idx)[..., 0] * (last >= 0)
-                self._add(self.far_sum[i, l], mass.mean(1))
-            self._add(self.first_sum[l], w[..., 0].mean(1))
+                self._add(self.far_sum[i, layer_i], mass.mean(1))
+            self._add(self.first_sum[layer_i], w[..., 0].mean(1))
         return hook
 
     @contextmanager
@@ -117,11 +117,11 @@ class ContextStats:
         layers = (hf.get_decoder() if hasattr(hf, "get_decoder") else hf.model).layers
         handles = []
         try:
-            for l, layer in enumerate(layers):
-                handles.append(layer.register_forward_pre_hook(self._pre_layer(l), with_kwargs=True))
+            for layer_i, layer in enumerate(layers):
+                handles.append(layer.register_forward_pre_hook(self._pre_layer(layer_i), with_kwargs=True))
                 handles.append(_mid_norm(layer).register_forward_pre_hook(self._mid_hook))
-                handles.append(layer.register_forward_hook(self._post_layer(l)))
-                handles.append(layer.self_attn.register_forward_hook(self._attn(l)))
+                handles.append(layer.register_forward_hook(self._post_layer(layer_i)))
+                handles.append(layer.self_attn.register_forward_hook(self._attn(layer_i)))
             yield self
         finally:
             for h in handles:
