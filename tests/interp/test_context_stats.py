@@ -39,17 +39,17 @@ def test_chunked_stats_match_bridge_cache(tiny_dir, eager_hf):
     def means(x):  # [batch, pos] -> per-bucket mean
         return torch.zeros(3, dtype=torch.float64).index_add_(0, b, x[:, :-1].double().sum(0)) / n
 
-    for l in range(bridge.cfg.n_layers):
+    for li in range(bridge.cfg.n_layers):
         for s, site in enumerate(got["sites"]):
-            want = means(cache[f"blocks.{l}.hook_{site}"].norm(dim=-1))
-            np.testing.assert_allclose(got["norm"][s, l], want.numpy(), rtol=1e-4)
-        pat = cache[f"blocks.{l}.attn.hook_pattern"]  # [batch, head, q, k]; causal, so the last key changes nothing
+            want = means(cache[f"blocks.{li}.hook_{site}"].norm(dim=-1))
+            np.testing.assert_allclose(got["norm"][s, li], want.numpy(), rtol=1e-4)
+        pat = cache[f"blocks.{li}.attn.hook_pattern"]  # [batch, head, q, k]; causal, so the last key changes nothing
         q = torch.arange(pat.shape[-2])
         dist = q[:, None] - q[None, :]
         for i, k in enumerate(CFG.far):
             far = (pat * (dist > k)).sum(-1).mean(1)
-            np.testing.assert_allclose(got["far"][i, l], means(far).numpy(), atol=1e-5)
-        np.testing.assert_allclose(got["first"][l], means(pat[..., 0].mean(1)).numpy(), atol=1e-5)
+            np.testing.assert_allclose(got["far"][i, li], means(far).numpy(), atol=1e-5)
+        np.testing.assert_allclose(got["first"][li], means(pat[..., 0].mean(1)).numpy(), atol=1e-5)
 
 
 def test_sdpa_model_is_refused(tiny_hf):
