@@ -137,3 +137,56 @@ def to_dataset(problems: Problems):
     cfg = asdict(problems.cfg) | {"seed": problems.seed}
     ds.info.description = repr(cfg)
     return ds
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Clean/corrupted prompts for patching: the same few-shot prefix, the first operand's leading digit changed.
+
+    The corruption keeps every prompt the same length and changes the answer's first character,
+    so the logit difference between the two answers' first tokens measures the answer.
+    """
+
+    cfg: ArithmeticConfig
+    seed: int
+    a: Int[np.ndarray, " n"]
+    a_corrupt: Int[np.ndarray, " n"]
+    b: Int[np.ndarray, " n"]
+    clean: list[str]
+    corrupt: list[str]
+    answer: Int[np.ndarray, " n"]
+    answer_corrupt: Int[np.ndarray, " n"]
+
+    def __len__(self) -> int:
+        return len(self.clean)
+
+
+def make_pairs(cfg: ArithmeticConfig, seed: int) -> Pairs:
+    """`cfg.n` clean/corrupted pairs; one shared prefix of `cfg.shots` solved examples."""
+    f = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x, y: x * y}[cfg.op]
+    rng = np.random.default_rng(seed)
+    sa, sb, sans = _pairs(rng, cfg, cfg.shots)
+    prefix = "".join(cfg.format(int(x), int(y), int(z)) for x, y, z in zip(sa, sb, sans, strict=True))
+    rows: list[tuple[int, int, int]] = []
+    for _ in range(100 * cfg.n):
+        if len(rows) == cfg.n:
+            break
+        a, b, ans = (int(v[0]) for v in _pairs(rng, cfg, 1))
+        width = len(str(a))
+        lead, rest = divmod(a, 10 ** (width - 1))
+        options = [d for d in range(1 if width > 1 else 0, 10) if d != lead]
+        rng.shuffle(options)
+        for d in options:  # first option that keeps the answer valid and changes its first character
+            a2 = d * 10 ** (width - 1) + rest
+            if cfg.op == "sub" and a2 < b:
+                continue
+            if cfg.format(a2, b, f(a2, b))[len(cfg.format(a2, b))] != cfg.format(a, b, ans)[len(cfg.format(a, b))]:
+                rows.append((a, a2, b))
+                break
+    if len(rows) < cfg.n:
+        raise ValueError(f"could not build {cfg.n} pairs whose answers start differently for {cfg}")
+    a, a2, b = (np.array(v) for v in zip(*rows, strict=True))
+    return Pairs(cfg, seed, a, a2, b,
+                 [prefix + cfg.format(int(x), int(y)) for x, y in zip(a, b, strict=True)],
+                 [prefix + cfg.format(int(x), int(y)) for x, y in zip(a2, b, strict=True)],
+                 f(a, b), f(a2, b))
