@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 import torch
 
-from interp.patching import PatchConfig, Patcher, Site, common_prefix, naive_patch, pair_tokens, run_patching
+from interp.patching import (
+    PatchConfig,
+    Patcher,
+    Site,
+    common_prefix,
+    naive_patch,
+    pair_tokens,
+    run_patching,
+)
 from tasks.arithmetic import ArithmeticConfig, make_pairs
 
 
@@ -67,3 +75,27 @@ def test_batch_size_does_not_change_results(tiny_model, batch):
 def test_shape_mismatch_is_refused(tiny_model, batch):
     with pytest.raises((ValueError, TypeError)):  # TypeError when jaxtyping checks shapes at runtime
         Patcher(tiny_model, batch["clean"], batch["corrupt"][:, :-1], batch["good"], batch["bad"])
+
+
+def test_cli_writes_outputs_and_guards(tiny_dir, tmp_path, capsys):
+    import json
+
+    from interp.patch import main
+
+    out = tmp_path / "p"
+    argv = ["--model", str(tiny_dir), "--n", "5", "--shots", "2", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "top sublayers" in printed and "(#" in printed
+    meta = json.loads((out / "patch.json").read_text())
+    assert meta["n_pairs"] == 5 and len(meta["suffix_tokens"]) == 6 and len(meta["top"]) == 4
+    z = np.load(out / "patch.npz")
+    assert z["effect"].shape == (2, 2) and z["effect_pos"].shape == (2, 2, 6)
+    page = (out / "patch.html").read_text()
+    assert page.count('class="plotly-graph-div"') == 1 + 2 + 2 + 4
+    assert main(argv) == 2 and "--overwrite" in capsys.readouterr().err
+    assert main(argv + ["--overwrite", "--digits", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "digits" in err and len(err.splitlines()) == 1
+    assert main(["--model", "no-such-model", "--out", str(tmp_path / "q")]) == 2
+    assert not (tmp_path / "q").exists()

@@ -33,3 +33,16 @@ def test_layer_position_heatmap():
     assert np.isnan(np.asarray(h.z, dtype=float)[0, 1]) and h.colorbar.title.text == "mean L2 norm"
     d = layer_position_heatmap(vals - 1, ["0", "1-8"], "effect", "effect", diverging=True).data[0]
     assert d.zmid == 0 and d.zmin == -d.zmax == -2.0
+
+
+def test_sublayer_grid_numbers_and_outlines():
+    from reports.figures import sublayer_grid
+
+    eff = np.array([[0.0, 0.5, 0.05], [0.9, 0.0, 0.2]])  # rows: attn_out, mlp_out
+    fig = sublayer_grid(eff, ["attn_out", "mlp_out"], threshold=0.2)
+    h = fig.data[0]
+    assert list(h.y) == ["MLP", "ATT"]
+    np.testing.assert_array_equal(np.asarray(h.z), eff[::-1])
+    assert np.asarray(h.text).tolist() == [["2", "4", "6"], ["1", "3", "5"]]
+    boxes = sorted((s.x0 + 0.5, s.y0 + 0.5, s.line.color) for s in fig.layout.shapes)
+    assert boxes == [(0, 0, "#1f4fd6"), (1, 1, "#d62728"), (2, 0, "#1f4fd6")]
