@@ -153,31 +153,13 @@ def stats_table(model: str, st: dict) -> str:
     return "\n".join(" ".join(c.rjust(w[j]) for j, c in enumerate(r)) for r in rows)
 
 
-def html(results: list[dict], command: str) -> str:
+def html(meta: dict, arrays: dict) -> str:
     import html as _html
 
-    from reports.figures import nll_curves
     from reports.html import assemble
+    from reports.sections import nll_sections
 
-    fig = nll_curves({r["model"]: cumulative(r["nll"]) for r in results})
-    header = f"<pre>{_html.escape(command)}</pre><pre>{_html.escape(table(results))}</pre>"
-    sections = [("Cumulative average NLL by position", [fig])]
-    for r in results:
-        if r.get("stats"):
-            sections.append((f"Activations along the context: {r['model']}", stats_figures(r["stats"])))
-    return assemble(sections, "Long-context NLL", header)
-
-
-def stats_figures(st: dict) -> list:
-    from reports.figures import layer_position_heatmap
-
-    figs = [layer_position_heatmap(st["norm"][i], st["buckets"], f"{site} norm by position",
-                                   "mean L2 norm") for i, site in enumerate(st["sites"])]
-    figs += [layer_position_heatmap(st["far"][i], st["buckets"], f"attention to tokens more than {k} back",
-                                     "attention mass", zmax=1.0) for i, k in enumerate(st["far_k"])]
-    figs.append(layer_position_heatmap(st["first"], st["buckets"], "attention to the first token",
-                                       "attention mass", zmax=1.0))
-    return figs
+    return assemble(nll_sections(meta, arrays), "Long-context NLL", f"<pre>{_html.escape(meta['command'])}</pre>")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -251,7 +233,7 @@ def _write(out: Path, results: list[dict], cfg, command: str) -> None:
         tmp = Path(tmp)
         (tmp / "nll.json").write_text(json.dumps(meta, indent=1))
         np.savez_compressed(tmp / "nll.npz", **arrays)
-        (tmp / "nll.html").write_text(html(results, command))
+        (tmp / "nll.html").write_text(html(meta, arrays))
         for n in OUTPUTS:
             os.replace(tmp / n, out / n)
 

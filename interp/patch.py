@@ -32,29 +32,11 @@ def top_sites(effect: np.ndarray, sites: list[str], k: int = 8) -> list[dict]:
 def html(res: dict, meta: dict, threshold: float) -> str:
     import html as _html
 
-    from reports.figures import layer_position_heatmap, sublayer_grid
     from reports.html import assemble
+    from reports.sections import patch_sections
 
-    sites = res["sites"]
-    labels = meta["suffix_tokens"]
-    sections = [("Sublayer grid (denoising: clean activation patched into the corrupted run)",
-                 [sublayer_grid(res["effect"], sites, threshold)])]
-    if "effect_pos" in res:
-        sections.append(("Effect by layer and position", [
-            layer_position_heatmap(res["effect_pos"][i], labels, f"{LABEL[s]} patched at one position",
-                                   "normalised effect", diverging=True) for i, s in enumerate(sites)]))
-    if "zero_ablation" in res:
-        sections.append(("Ablation on the clean prompts (1 = unharmed, 0 = as bad as corrupted)", [
-            sublayer_grid(res[k], sites, threshold=-np.inf, title=f"{k.replace('_', '-')}",
-                          colorbar="normalised logit difference") for k in ("zero_ablation", "mean_ablation")]))
-    sections.append(("Activation statistics on the clean prompts", [
-        layer_position_heatmap(res[key][i], labels, f"{LABEL[s]} {what}", what)
-        for key, what in (("act_norm", "mean L2 norm"), ("act_mean_abs", "mean |activation|"))
-        for i, s in enumerate(sites)]))
-    head = (f"<pre>{_html.escape(meta['command'])}</pre><p>{meta['n_pairs']} pairs; mean logit difference "
-            f"clean {res['ld_clean']:.3f}, corrupted {res['ld_corrupt']:.3f}. Example: "
-            f"<code>{_html.escape(meta['example'][0])}</code> vs <code>{_html.escape(meta['example'][1])}</code></p>")
-    return assemble(sections, f"Activation patching: {meta['model']}", head)
+    head = f"<pre>{_html.escape(meta['command'])}</pre>"
+    return assemble(patch_sections(res, meta, threshold), f"Activation patching: {meta['model']}", head)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -136,27 +136,12 @@ def csv_text(res: ProbeResults) -> str:
 def html_report(out: dict, command: str) -> str:
     import html as _html
 
-    from reports.figures import digit_scale_heatmap
     from reports.html import assemble
+    from reports.sections import probe_sections
 
-    res = ProbeResults.from_json(out["probes"])
-    acc, ci, sel = res.mean(), res.ci95(), res.selectivity()
-    sections = []
-    for si, site in enumerate(res.sites):
-        sections.append((f"{site}", [
-            digit_scale_heatmap(acc[si].T, res.layers, ci=ci[si].T,
-                                title=f"Accuracy Breakdown: {out['model']['name']}, {site}"),
-            digit_scale_heatmap(sel[si].T, res.layers, diverging=True, colorbar="selectivity",
-                                title=f"Selectivity (accuracy - control task): {site}"),
-        ]))
-    beh = out.get("behaviour")
     header = (f"<p>model <b>{_html.escape(out['model']['name'])}</b>, task {out['config']['task']}, "
-              f"seed {out['config']['seed']}</p><pre>{_html.escape(command)}</pre>"
-              f"<p>majority baseline by scale: {np.round(res.majority, 3).tolist()}</p>")
-    if beh:
-        header += (f"<p>model's own greedy exact match: {beh['exact']:.3f}; by operand digits "
-                   f"{beh['by_operand_digits']}; by answer digit scale {beh['by_scale']}</p>")
-    return assemble(sections, f"Digit-scale probes: {out['model']['name']}", header)
+              f"seed {out['config']['seed']}</p><pre>{_html.escape(command)}</pre>")
+    return assemble(probe_sections(out), f"Digit-scale probes: {out['model']['name']}", header)
 
 
 def write_outputs(out: dict, out_dir: Path, overwrite: bool, command: str) -> None:
