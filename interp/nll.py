@@ -221,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _write(out: Path, results: list[dict], cfg, command: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"config": asdict(cfg), "command": command,
+    from interp.probe import _versions
+
+    meta = {"config": asdict(cfg), "command": command, "versions": _versions(),
             "models": [{k: v for k, v in r.items() if k not in ("nll", "stats")} for r in results]}
     arrays = {r["model"]: r["nll"].astype(np.float32) for r in results}
     for r in results:

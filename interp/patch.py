@@ -108,7 +108,7 @@ def run(model_name: str, task, seed: int, cfg, progress: bool | None = None) -> 
     patch_s = time.perf_counter() - t
     P = res["prefix_tokens"]
     suffix = [model.tokenizer.decode([i]) for i in batch["clean"][0, P:].tolist()]
-    meta = {"model": model_name, "task": task.__dict__ | {"digits": list(task.digits)}, "seed": seed,
+    meta = {"model": Path(model_name).name, "task": task.__dict__ | {"digits": list(task.digits)}, "seed": seed,
             "config": cfg.__dict__ | {"sites": list(cfg.sites)}, "n_pairs": len(kept),
             "dropped_pairs": len(pairs) - len(kept), "suffix_tokens": [f"{q}:{s!r}" for q, s in enumerate(suffix)],
             "example": [pairs.clean[kept[0]].rsplit("\n", 1)[-1], pairs.corrupt[kept[0]].rsplit("\n", 1)[-1]],

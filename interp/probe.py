@@ -75,7 +75,7 @@ def run(cfg: ProbeRunConfig, progress: bool | None = None, keep_acts: bool = Fal
         said = greedy_continuations(model, problems.prompts[:k], max_len, cfg.batch_size, progress)
         behaviour = arithmetic_accuracy(problems.answer[:k], said, problems.a[:k], problems.b[:k],
                                         cfg.task.scales)
-        behaviour["examples"] = [[p.rsplit("\n", 1)[-1], s] for p, s in zip(problems.prompts[:5], said[:5], strict=True)]
+        behaviour["examples"] = [[p.rsplit("\n", 1)[-1], s] for p, s in zip(problems.prompts[:min(5, k)], said[:5], strict=True)]
         times["behaviour_s"] = time.perf_counter() - t
 
     t = time.perf_counter()

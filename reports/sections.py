@@ -108,3 +108,4 @@ def stats_figures(st: dict) -> list:
     figs.append(layer_position_heatmap(st["first"], st["buckets"], "attention to the first token",
                                        "attention mass", zmax=1.0))
     return figs
+
