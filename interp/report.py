@@ -1,6 +1,7 @@
 """`python -m interp.report OUT_DIR`: every result under OUT_DIR in one self-contained report.html.
 
-Finds probe (results.json), patch (patch.json + patch.npz) and nll (nll.json + nll.npz) results in OUT_DIR and its subfolders. A result that cannot be read is
+Finds probe (results.json), patch (patch.json + patch.npz), nll (nll.json + nll.npz) and memory-task
+(memory.json + memory.npz) results in OUT_DIR and its subfolders. A result that cannot be read is
 named in a warning, on the terminal and at the top of the page, and the rest still builds.
 """
 
@@ -18,8 +19,8 @@ import numpy as np
 
 from interp.errors import InterpError
 
-KINDS = {"results.json": "probe", "patch.json": "patch", "nll.json": "nll"}
-ORDER = ("probe", "patch", "nll")
+KINDS = {"results.json": "probe", "patch.json": "patch", "nll.json": "nll", "memory.json": "memory"}
+ORDER = ("probe", "patch", "nll", "memory")
 
 
 def _npz(path: Path) -> dict:
@@ -52,7 +53,14 @@ def _nll(path: Path):
     return meta, nll_sections(meta, _npz(path.with_name("nll.npz")))
 
 
-LOADERS: dict[str, Callable] = {"probe": _probe, "patch": _patch, "nll": _nll}
+def _memory(path: Path):
+    from reports.sections import memory_sections
+
+    meta = json.loads(path.read_text())
+    return meta, memory_sections(meta, _npz(path.with_name("memory.npz")))
+
+
+LOADERS: dict[str, Callable] = {"probe": _probe, "patch": _patch, "nll": _nll, "memory": _memory}
 
 
 def find_results(root: Path) -> list[tuple[str, Path]]:
@@ -69,6 +77,11 @@ def _summary(kind: str, meta: dict, where: str) -> list[str]:
         model = ", ".join(m["model"] for m in meta["models"])
         task = {k: meta["config"][k] for k in ("tokens", "documents", "sources")}
         seed = meta["config"]["seed"]
+    elif kind == "memory":
+        model = ", ".join(r["name"] for r in meta["runs"])
+        task = sorted({r["task"] for r in meta["runs"]})
+        seed = sorted({r["config"]["seed"] for r in meta["runs"]})
+        meta = meta | {"timings": {r["name"]: f"{r['seconds']:.0f} s" for r in meta["runs"]}}
     else:
         model, task, seed = meta.get("model", "-"), meta.get("task", "-"), meta.get("seed", "-")
     timings = meta.get("timings") or {m["model"]: f"{m['seconds']:.0f} s" for m in meta.get("models", [])}
@@ -108,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     from interp.probe import _fail, _Parser
 
     ap = _Parser(prog="python -m interp.report", description=__doc__.split("\n")[0])
-    ap.add_argument("out_dir", help="folder holding probe, patch or nll results")
+    ap.add_argument("out_dir", help="folder holding probe, patch, nll or memory results")
     ap.add_argument("--output", default=None, help="page to write (default OUT_DIR/report.html)")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing report")
     try:

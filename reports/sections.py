@@ -109,3 +109,55 @@ def stats_figures(st: dict) -> list:
                                        "attention mass", zmax=1.0))
     return figs
 
+
+
+def memory_sections(meta: dict, arrays: dict) -> list[Section]:
+    """NTM vs LSTM on the memory tasks: costs, Targets/Outputs rows, N-gram rows, weightings, training curves."""
+    from reports.figures import cost_curves, prediction_rows, sequence_rows, weighting_heatmap
+
+    out = []
+    by_task: dict[str, list[dict]] = {}
+    for r in meta["runs"]:
+        by_task.setdefault(r["task"], []).append(r)
+    for task, runs in by_task.items():
+        items: list = []
+        rows = [["model", "parameters", "batches", "sequences", "train time (s)", *map(str, runs[0]["x"])]]
+        rows += [[r["name"], f"{r['parameters']:,}", str(r["step"]), f"{r['sequences']:,}", f"{r['seconds']:.0f}",
+                  *[f"{c:.3f}" for c in r["cost"]]] for r in runs]
+        items.append(_table(rows))
+        if task == "ngrams":
+            items.append("<p>" + "; ".join(f"{r['name']}: {r['cost'][0]:.2f} bits per sequence, "
+                                           f"{r['above_optimal']:+.2f} above the optimal estimator "
+                                           f"({r['optimal']:.2f})" for r in runs) + "</p>")
+            first = runs[0]["name"]
+            pred = {"Input": arrays[f"{first}/example/inputs"], "Optimal": arrays[f"{first}/example/optimal"]}
+            pred |= {r["model"].upper(): arrays[f"{r['name']}/example/pred"] for r in runs}
+            items.append(prediction_rows(pred, "Dynamic N-grams: predicted P(next bit = 1) on one test sequence"))
+        elif task == "copy" or task == "recall":
+            items.append(cost_curves(runs[0]["x"], {r["name"]: r["cost"] for r in runs},
+                                     f"{task}: cost against length", runs[0]["xlabel"]))
+        if task == "repeat_copy":
+            from tasks.evaluate import REPEAT_SETTINGS
+
+            for L, R in REPEAT_SETTINGS:
+                key = f"example_{L}x{R}"
+                first = runs[0]["name"]
+                seqs = {"Targets": arrays[f"{first}/{key}/targets"]}
+                seqs |= {f"{r['model'].upper()} outputs": arrays[f"{r['name']}/{key}/outputs"] for r in runs}
+                items.append(sequence_rows(seqs, f"Repeat copy, length {L}, repeat {R}"))
+        elif task in ("copy", "recall"):
+            first = runs[0]["name"]
+            seqs = {"Targets": arrays[f"{first}/example/targets"]}
+            seqs |= {f"{r['model'].upper()} outputs": arrays[f"{r['name']}/example/outputs"] for r in runs}
+            items.append(sequence_rows(seqs, f"{task}: one held-out sequence"))
+        for r in runs:
+            for head in ("write_w", "read_w"):
+                for k in sorted(a for a in arrays if a.startswith(f"{r['name']}/") and a.endswith(f"/{head}")):
+                    items.append(weighting_heatmap(arrays[k], f"{r['name']}: {head.replace('_w', '')} weighting "
+                                                   f"({k.split('/')[1]})"))
+        hist = {r["name"]: arrays[f"{r['name']}/history"] for r in runs}
+        items.append(cost_curves({n: (h[:, 0] * r["config"]["batch"]).tolist() for (n, h), r in zip(hist.items(), runs, strict=True)},
+                                 {n: h[:, 1].tolist() for n, h in hist.items()}, f"{task}: training cost",
+                                 "training sequences"))
+        out.append((f"Memory task: {task}", items))
+    return out
