@@ -155,9 +155,8 @@ def memory_sections(meta: dict, arrays: dict) -> list[Section]:
                 for k in sorted(a for a in arrays if a.startswith(f"{r['name']}/") and a.endswith(f"/{head}")):
                     items.append(weighting_heatmap(arrays[k], f"{r['name']}: {head.replace('_w', '')} weighting "
                                                    f"({k.split('/')[1]})"))
-        hist = {r["name"]: arrays[f"{r['name']}/history"] for r in runs}
-        items.append(cost_curves({n: (h[:, 0] * r["config"]["batch"]).tolist() for (n, h), r in zip(hist.items(), runs, strict=True)},
-                                 {n: h[:, 1].tolist() for n, h in hist.items()}, f"{task}: training cost",
-                                 "training sequences"))
+        seen = {r["name"]: [h[0] * r["config"]["batch"] for h in r["held_out"]] for r in runs}
+        items.append(cost_curves(seen, {r["name"]: [h[1] for h in r["held_out"]] for r in runs},
+                                 f"{task}: held-out cost during training", "training sequences"))
         out.append((f"Memory task: {task}", items))
     return out
