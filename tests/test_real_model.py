@@ -82,3 +82,19 @@ def test_converted_models_keep_their_position_settings():
     assert cfg["rope_parameters"]["sliding_attention"]["rope_theta"] == 1e4
     assert cfg["sliding_window"] == 512 and cfg["max_position_embeddings"] == 32768
     assert cfg["layer_types"].count("full_attention") == 3  # 5 local : 1 global
+
+
+def test_fast_patching_matches_the_plain_loop_on_smollm2(smol):
+    """The shared-prefix, two-logit, batched path on the real model (BOS-less tokenizer, tied unembedding)."""
+    import numpy as np
+
+    from interp.patching import PatchConfig, Site, naive_patch, pair_tokens, run_patching
+    from tasks.arithmetic import ArithmeticConfig, make_pairs
+
+    batch, kept = pair_tokens(smol, make_pairs(ArithmeticConfig(n=6, digits=(2, 2)), seed=0))
+    res = run_patching(smol, **batch, cfg=PatchConfig(ablations=False, rows_per_forward=12), progress=False)
+    L = smol.cfg.n_layers
+    sites = [Site("attn_out", 0), Site("mlp_out", L // 2), Site("attn_out", L - 1, 0), Site("mlp_out", 3, 2)]
+    want = naive_patch(smol, batch["clean"], batch["corrupt"], batch["good"], batch["bad"], sites)
+    got = [res["raw"][0, 0], res["raw"][1, L // 2], res["raw_pos"][0, L - 1, 0], res["raw_pos"][1, 3, 2]]
+    np.testing.assert_allclose(got, want, atol=1e-4)
