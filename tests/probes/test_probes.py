@@ -73,6 +73,7 @@ def test_sweep_finds_the_encoded_layer(method):
     assert res.selectivity()[0, 1, 0] > 0.4
 
 
+@pytest.mark.slow  # one sklearn fit per cell: over a minute on 2 cores; CI runs it
 def test_every_cell_agrees_with_sklearn_on_model_activations(tiny_model):
     """The fast path's contract: within 1 point of scikit-learn on every (site, layer, scale) cell."""
     from interp import capture
