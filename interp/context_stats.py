@@ -103,13 +103,16 @@ class ContextStats:
                 raise RuntimeError("attention weights not returned: load the model with attn_implementation='eager'")
             w = w.float()  # [batch, head, query, key]
             q = self._pos.to(w.device)
+            # Sliding-window layers (Gemma) cache only the last keys: key j is at position key0 + j.
+            key0 = int(self._pos[-1]) + 1 - w.shape[-1]
             cs = w.cumsum(-1)
             for i, k in enumerate(self.cfg.far):
-                last = q - k - 1  # last key index more than k positions back
+                last = q - k - 1 - key0  # last key index more than k positions back
                 idx = last.clamp(min=0)[None, None, :, None].expand(*w.shape[:2], -1, 1)
                 mass = cs.gather(-1, idx)[..., 0] * (last >= 0)
                 self._add(self.far_sum[i, layer_i], mass.mean(1))
-            self._add(self.first_sum[layer_i], w[..., 0].mean(1))
+            first = w[..., 0] if key0 == 0 else torch.zeros_like(w[..., 0])  # outside the window: no mass
+            self._add(self.first_sum[layer_i], first.mean(1))
         return hook
 
     @contextmanager

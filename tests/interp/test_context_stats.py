@@ -64,3 +64,15 @@ def test_hooks_are_removed(eager_hf):
         pass
     token_nll(eager_hf, torch.arange(4, 20)[None], chunk=8)
     assert st.count.sum() == 0
+
+
+def test_sliding_window_cache_keys_are_placed_by_position():
+    """Sliding-window layers keep only the last keys: key j sits at position key0 + j, and position 0 is absent."""
+    st = ContextStats(1, StatsConfig(far=(1,), edges=((0, 0), (1, 8), (9, 64))))
+    st._pos = torch.arange(10, 14)  # queries 10..13
+    w = torch.softmax(torch.randn(1, 2, 4, 6, generator=torch.Generator().manual_seed(0)), -1)  # keys 8..13
+    st._attn(0)(None, None, (None, w))
+    keypos = torch.arange(8, 14)
+    want = ((w * ((st._pos[:, None] - keypos[None, :]) > 1)).sum(-1).mean(1)).sum()
+    assert st.far_sum[0, 0, 2] == pytest.approx(float(want), rel=1e-6)
+    assert st.first_sum[0].sum() == 0
