@@ -128,7 +128,8 @@ def sublayer_grid(
         for layer in np.flatnonzero(z[r] >= threshold):
             fig.add_shape(type="rect", x0=layer - 0.5, x1=layer + 0.5, y0=r - 0.5, y1=r + 0.5,
                           line={"color": colour[s], "width": 3})
-    fig.update_layout(title=f"{title} (outlined: effect ≥ {threshold:g})", xaxis_title="layer",
+    note = f" (outlined: effect ≥ {threshold:g})" if np.isfinite(threshold) else ""
+    fig.update_layout(title=title + note, xaxis_title="layer",
                       yaxis={"autorange": "reversed"}, height=260, margin={"t": 60, "b": 50})
     return fig
 
