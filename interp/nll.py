@@ -163,7 +163,7 @@ def html(meta: dict, arrays: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from interp.probe import _fail, _Parser
+    from interp.probe import _fail, _Parser, _refuse_existing
     from tasks.long_context import LongContextConfig, TextSourceError, load_documents
 
     ap = _Parser(prog="python -m interp.nll", description=__doc__.split("\n")[0])
@@ -186,9 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.tokens < 16 or a.documents < 1 or a.chunk < 1:
         return _fail("--tokens must be at least 16, --documents and --chunk positive")
     out = Path(a.out)
-    existing = [n for n in OUTPUTS if (out / n).exists()]
-    if existing and not a.overwrite:
-        return _fail(f"{out} already holds results ({', '.join(existing)}); use --overwrite or another --out")
+    if (rc := _refuse_existing(out, OUTPUTS, a.overwrite)) is not None:
+        return rc
     cfg = LongContextConfig(tokens=a.tokens, documents=a.documents, seed=a.seed,
                             sources=tuple(a.text) if a.text else LongContextConfig.sources)
     models = a.model or ["smollm2-135m"]

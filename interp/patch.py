@@ -41,7 +41,7 @@ def html(res: dict, meta: dict, threshold: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from interp.patching import PatchConfig
-    from interp.probe import _digits, _fail, _Parser
+    from interp.probe import _digits, _fail, _Parser, _refuse_existing
     from tasks.arithmetic import ArithmeticConfig
 
     ap = _Parser(prog="python -m interp.patch", description=__doc__.split("\n")[0])
@@ -72,9 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     except (InterpError, ValueError) as e:
         return _fail(str(e))
     out = Path(a.out or f"runs/patch-{Path(a.model).name}-{a.task}")
-    existing = [n for n in OUTPUTS if (out / n).exists()]
-    if existing and not a.overwrite:
-        return _fail(f"{out} already holds results ({', '.join(existing)}); use --overwrite or another --out")
+    if (rc := _refuse_existing(out, OUTPUTS, a.overwrite)) is not None:
+        return rc
     command = "python -m interp.patch " + shlex.join(sys.argv[1:] if argv is None else argv)
     try:
         res, meta = run(a.model, task, a.seed, PatchConfig(per_position=not a.no_positions, rows_per_forward=a.rows),

@@ -184,6 +184,14 @@ def _fail(msg: str) -> int:
     return 2
 
 
+def _refuse_existing(out_dir: Path, outputs, overwrite: bool) -> int | None:
+    """Exit code 2 with one line if `out_dir` already holds any of `outputs` and `overwrite` is off."""
+    existing = [n for n in outputs if (out_dir / n).exists()]
+    if existing and not overwrite:
+        return _fail(f"{out_dir} already holds results ({', '.join(existing)}); use --overwrite or another --out")
+    return None
+
+
 def _digits(text: str) -> tuple[int, int]:
     parts = text.split("-")
     try:
@@ -256,9 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     out_dir = Path(a.out or f"runs/probe-{Path(cfg.model).name}-{cfg.task.op}")
-    existing = [n for n in OUTPUTS if (out_dir / n).exists()]
-    if existing and not a.overwrite:
-        return _fail(f"{out_dir} already holds results ({', '.join(existing)}); use --overwrite or another --out")
+    if (rc := _refuse_existing(out_dir, OUTPUTS, a.overwrite)) is not None:
+        return rc
     command = "python -m interp.probe " + shlex.join(sys.argv[1:] if argv is None else argv)
     try:
         out = run(cfg, progress=False if a.quiet else None)

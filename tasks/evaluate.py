@@ -71,11 +71,10 @@ def eval_run(model, task: str) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def run_eval(runs: list[Path], out: Path, overwrite: bool = False, command: str = "") -> int:
-    from interp.probe import _fail
+    from interp.probe import _refuse_existing
 
-    existing = [n for n in OUTPUTS if (out / n).exists()]
-    if existing and not overwrite:
-        return _fail(f"{out} already holds results ({', '.join(existing)}); use --overwrite or another --out")
+    if (rc := _refuse_existing(out, OUTPUTS, overwrite)) is not None:
+        return rc
     meta, arrays = {"runs": [], "command": command}, {}
     for run in runs:
         model, info, _ = load(run)
