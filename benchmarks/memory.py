@@ -1,6 +1,7 @@
 """NTM and LSTM training throughput on copy, and time to converge from finished runs.
 
     python benchmarks/memory.py [--runs runs/memory/copy-ntm runs/memory/copy-lstm] [--json out.json]
+    python benchmarks/memory.py --no-throughput --runs tasks/checkpoints/*   # convergence only
 
 Throughput: 30 training batches of copy (lengths 1-20) per setting, one torch thread, in this
 process: batch 32 against one sequence per step (the plain alternative, as pytorch-ntm trains).
@@ -52,16 +53,19 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", nargs="*", default=[])
     ap.add_argument("--json")
+    ap.add_argument("--no-throughput", action="store_true", help="only read the runs' convergence")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    rows = {}
-    for m in ("ntm", "lstm"):
-        for b in (1, 32):
-            rows[f"{m} batch {b}"] = throughput(m, b, steps=30 if b > 1 else 60)
-            print(f"{m} batch {b}: {rows[f'{m} batch {b}']:.1f} sequences/s", flush=True)
-    res = {"sequences_per_s": rows, "ntm_batch_speedup": rows["ntm batch 32"] / rows["ntm batch 1"],
-           "lstm_batch_speedup": rows["lstm batch 32"] / rows["lstm batch 1"],
-           "convergence": [convergence(Path(r)) for r in a.runs]}
+    res = {}
+    if not a.no_throughput:
+        rows = {}
+        for m in ("ntm", "lstm"):
+            for b in (1, 32):
+                rows[f"{m} batch {b}"] = throughput(m, b, steps=30 if b > 1 else 60)
+                print(f"{m} batch {b}: {rows[f'{m} batch {b}']:.1f} sequences/s", flush=True)
+        res = {"sequences_per_s": rows, "ntm_batch_speedup": rows["ntm batch 32"] / rows["ntm batch 1"],
+               "lstm_batch_speedup": rows["lstm batch 32"] / rows["lstm batch 1"]}
+    res["convergence"] = [convergence(Path(r)) for r in a.runs]
     print(json.dumps(res, indent=1))
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1))

@@ -70,6 +70,31 @@ def eval_run(model, task: str) -> tuple[dict, dict[str, np.ndarray]]:
     return res, arrays
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".memory-", suffix=".html", delete=False) as f:
+        f.write(text)
+    os.replace(f.name, path)
+
+
+def replot(folder: Path, output: Path | None = None, overwrite: bool = False) -> int:
+    """Redraw the figures of a saved evaluation (memory.json + memory.npz) without the models."""
+    from interp.probe import _fail
+    from reports.html import assemble
+    from reports.sections import memory_sections
+
+    output = output or folder / "memory.html"
+    if not (folder / "memory.json").exists() or not (folder / "memory.npz").exists():
+        return _fail(f"{folder} holds no memory.json and memory.npz; run `python -m tasks.memory eval` first")
+    if output.exists() and not overwrite:
+        return _fail(f"{output} exists; use --overwrite or another --output")
+    meta = json.loads((folder / "memory.json").read_text())
+    with np.load(folder / "memory.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    _write_atomic(output, assemble(memory_sections(meta, arrays), "Memory tasks"))
+    print(f"wrote {output}")
+    return 0
+
+
 def run_eval(runs: list[Path], out: Path, overwrite: bool = False, command: str = "") -> int:
     from interp.probe import _refuse_existing
 

@@ -1,8 +1,8 @@
 """Train and evaluate NTM and LSTM models on the memory tasks.
 
     python -m tasks.memory train --task copy --model ntm --out runs/memory/copy-ntm
-    python -m tasks.memory eval runs/memory/copy-ntm
-    python -m tasks.memory plot runs/memory/copy-ntm runs/memory/copy-lstm --out runs/memory/copy
+    python -m tasks.memory eval runs/memory/copy-ntm runs/memory/copy-lstm --out runs/memory/copy
+    python -m tasks.memory plot runs/memory/copy --output copy.html   # redraw from the saved data
 
 Batch i of a run is drawn with seed (seed, i), so a resumed run sees exactly the batches it
 would have seen. A checkpoint (model.safetensors, optim.pt, run.json) is written to a scratch
@@ -45,6 +45,7 @@ class TrainConfig:
     N: int = 128
     M: int = 20
     max_len: int | None = None  # shorter training sequences than the paper's (copy, repeat copy)
+    init_from: str | None = None  # warm start from another run's checkpoint (see `warm_start`)
 
 
 def build(cfg: TrainConfig):
@@ -58,6 +59,47 @@ def build(cfg: TrainConfig):
 
         return HookedLSTM(LSTMConfig(d_in, d_out, d_hidden=cfg.d_hidden or 256, n_layers=cfg.n_layers))
     raise ValueError(f"unknown model {cfg.model!r}: choose ntm or lstm")
+
+
+def warm_start(model, run: Path, sizes: dict) -> list[str]:
+    """Copy a trained run's weights into `model` (same model kind, possibly another task).
+
+    Where the tasks' channel counts differ, the shared leading input and output channels are copied
+    and the task's extra channels keep their fresh initialisation. The NTM controller sees
+    [input | read vectors], so its read columns are realigned after the input block.
+    Returns the names of the parameters that were only partly copied."""
+    from safetensors.torch import load_file
+
+    src_info = json.loads((run / "ckpt" / "run.json").read_text())
+    if src_info["config"]["model"] != _kind(model):
+        raise ValueError(f"--init-from {run}: a {src_info['config']['model']} run cannot start a {_kind(model)}")
+    for key in ("d_hidden", "n_layers", "N", "M"):
+        if src_info["config"].get(key) != sizes.get(key):
+            raise ValueError(f"--init-from {run}: its {key} is {src_info['config'].get(key)}, this run's {sizes.get(key)}")
+    src = load_file(run / "ckpt" / "model.safetensors")
+    d_src = dims(src_info["config"]["task"])[0]
+    d_in = model.cfg.d_in
+    partial = []
+    with torch.no_grad():
+        for name, p in model.state_dict().items():
+            q = src[name]
+            if q.shape == p.shape:
+                p.copy_(q)
+                continue
+            if q.ndim != p.ndim:
+                raise ValueError(f"--init-from {run}: {name} is {tuple(q.shape)} there, {tuple(p.shape)} here")
+            partial.append(name)
+            if name == "controller.weight_ih":  # [4H, d_in + R*M]
+                p[:, : min(d_src, d_in)] = q[:, : min(d_src, d_in)]
+                p[:, d_in:] = q[:, d_src:]
+            else:
+                p[tuple(slice(0, min(a, b)) for a, b in zip(q.shape, p.shape, strict=True))] = \
+                    q[tuple(slice(0, min(a, b)) for a, b in zip(q.shape, p.shape, strict=True))]
+    return partial
+
+
+def _kind(model) -> str:
+    return "ntm" if hasattr(model, "hook_read_w") else "lstm"
 
 
 def batch_seed(seed: int, step: int) -> int:
@@ -101,7 +143,10 @@ def save(model, opt, info: dict, out: Path) -> None:
 
 
 def load(run: Path):
-    """(model, run info, optimizer state) from a run folder's checkpoint."""
+    """(model, run info, optimizer state or None) from a run folder's checkpoint.
+
+    Committed checkpoints (`tasks/checkpoints/`) ship without the optimizer state: they evaluate
+    and warm-start, but cannot `--resume`."""
     from safetensors.torch import load_file
 
     ck = run / "ckpt" if (run / "ckpt").exists() else run / ".ckpt-old"
@@ -110,7 +155,7 @@ def load(run: Path):
     info = json.loads((ck / "run.json").read_text())
     model = build(TrainConfig(**info["config"]))
     model.load_state_dict(load_file(ck / "model.safetensors"))
-    return model, info, torch.load(ck / "optim.pt")
+    return model, info, torch.load(ck / "optim.pt") if (ck / "optim.pt").exists() else None
 
 
 def evaluate(model, task: str, n: int = 32, batches: int = 4, **overrides) -> float:
@@ -128,7 +173,9 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, progress: bool | No
 
     if resume:
         model, info, opt_state = load(out)
-        if info["config"] | {"steps": cfg.steps} != asdict(cfg) | {"steps": cfg.steps}:
+        if opt_state is None:
+            raise ValueError(f"--resume: {out} has no optimizer state (a committed checkpoint?); use --init-from")
+        if asdict(TrainConfig(**info["config"])) | {"steps": cfg.steps} != asdict(cfg) | {"steps": cfg.steps}:
             raise ValueError("--resume with a different config than the checkpoint's (only --steps may change)")
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         opt.load_state_dict(opt_state)
@@ -137,6 +184,8 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, progress: bool | No
     else:
         torch.manual_seed(cfg.seed)  # parameter init; data uses its own generators
         model = build(cfg)
+        if cfg.init_from:
+            warm_start(model, Path(cfg.init_from), asdict(cfg))
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         info = {"config": asdict(cfg), "step": 0, "seconds": 0.0, "sequences": 0, "history": [], "held_out": [],
                 "commands": [command]}
@@ -183,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         t.add_argument(f"--{f.replace('_', '-')}", type=int, default=getattr(TrainConfig, f))
     t.add_argument("--d-hidden", type=int, default=None)
     t.add_argument("--max-len", type=int, default=None, help="train on lengths up to this (copy, repeat copy)")
+    t.add_argument("--init-from", default=None, metavar="RUN",
+                   help="start from a trained run's weights (e.g. repeat copy from a copy NTM)")
     t.add_argument("--lr", type=float, default=TrainConfig.lr)
     t.add_argument("--clip", type=float, default=TrainConfig.clip)
     t.add_argument("--threads", type=int, default=1, help="torch threads (small recurrent models: 1 is fastest)")
@@ -195,10 +246,18 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("runs", nargs="+")
     e.add_argument("--out", required=True)
     e.add_argument("--overwrite", action="store_true")
+    pl = sub.add_parser("plot", help="redraw memory.html from a saved evaluation")
+    pl.add_argument("folder")
+    pl.add_argument("--output", default=None, help="default: FOLDER/memory.html")
+    pl.add_argument("--overwrite", action="store_true")
     try:
         a = ap.parse_args(argv)
     except SystemExit as ex:
         return int(ex.code or 0)
+    if a.cmd == "plot":
+        from tasks.evaluate import replot
+
+        return replot(Path(a.folder), Path(a.output) if a.output else None, a.overwrite)
     if a.cmd == "eval":
         from tasks.evaluate import run_eval
 
@@ -209,12 +268,14 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(str(ex))
     cfg = TrainConfig(task=a.task, model=a.model, steps=a.steps, batch=a.batch, lr=a.lr, clip=a.clip, seed=a.seed,
                       ckpt_every=a.ckpt_every, eval_every=a.eval_every, d_hidden=a.d_hidden, n_layers=a.n_layers,
-                      N=a.N, M=a.M, max_len=a.max_len)
+                      N=a.N, M=a.M, max_len=a.max_len, init_from=a.init_from)
     if min(a.steps, a.batch, a.ckpt_every, a.eval_every, a.threads) < 1 or a.lr <= 0:
         return _fail("--steps, --batch, --ckpt-every, --eval-every, --threads and --lr must be positive")
     out = Path(a.out)
     if (out / "ckpt").exists() and not (a.resume or a.overwrite):
         return _fail(f"{out} already holds a checkpoint; use --resume, --overwrite or another --out")
+    if a.init_from and not (Path(a.init_from) / "ckpt" / "run.json").exists():
+        return _fail(f"--init-from: no checkpoint in {a.init_from}")
     if a.resume and not (out / "ckpt").exists():
         return _fail(f"--resume: no checkpoint in {out}")
     torch.set_num_threads(a.threads)
