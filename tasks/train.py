@@ -7,6 +7,7 @@
 Batch i of a run is drawn with seed (seed, i), so a resumed run sees exactly the batches it
 would have seen. A checkpoint (model.safetensors, optim.pt, run.json) is written to a scratch
 folder and swapped in whole; a non-finite loss stops training with the last good checkpoint kept.
+`RUN/best` holds the weights with the lowest held-out cost so far, itself a run folder for `eval`.
 """
 
 from __future__ import annotations
@@ -126,14 +127,15 @@ class NonFinite(RuntimeError):
 
 
 def save(model, opt, info: dict, out: Path) -> None:
-    """Write a complete checkpoint beside `out/ckpt`, then swap it in."""
+    """Write a complete checkpoint beside `out/ckpt`, then swap it in (`opt` None: weights only)."""
     from safetensors.torch import save_file
 
     tmp, final, old = out / ".ckpt-tmp", out / "ckpt", out / ".ckpt-old"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
-    torch.save(opt.state_dict(), tmp / "optim.pt")
+    if opt is not None:
+        torch.save(opt.state_dict(), tmp / "optim.pt")
     (tmp / "run.json").write_text(json.dumps(info, indent=1))
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
@@ -210,8 +212,12 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, progress: bool | No
         info["history"].append([done, loss])
         if done % cfg.eval_every == 0 or done == cfg.steps:
             model.eval()
-            info["held_out"].append([done, evaluate(model, cfg.task, **_train_range(cfg)),
-                                     base_secs + time.perf_counter() - t0])  # step, bits/seq, seconds
+            secs = base_secs + time.perf_counter() - t0
+            held = evaluate(model, cfg.task, **_train_range(cfg))
+            if all(held < h[1] for h in info["held_out"]):  # the NTM's cost spikes now and then: keep the best too
+                save(model, None, info | {"step": done, "seconds": secs, "sequences": done * cfg.batch,
+                                          "held_out": [*info["held_out"], [done, held, secs]]}, out / "best")
+            info["held_out"].append([done, held, secs])  # step, bits/seq, seconds
             model.train()
         if done % cfg.ckpt_every == 0 or done == cfg.steps:
             info.update(step=done, seconds=base_secs + time.perf_counter() - t0, sequences=done * cfg.batch)

@@ -192,3 +192,14 @@ def test_plot_redraws_without_the_models_and_keeps_what_exists(tmp_path, monkeyp
     uuid = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # plotly's random div ids
     assert uuid.sub("id", (tmp_path / "again.html").read_text()) == uuid.sub("id", before)
     assert main(["plot", str(tmp_path / "nothing")]) == 2 and "eval" in capsys.readouterr().err
+
+
+def test_the_best_held_out_weights_are_kept_beside_the_last(tmp_path):
+    from tasks.train import evaluate, load, train
+
+    torch.set_num_threads(1)
+    info = train(_cfg(steps=40, eval_every=10), tmp_path / "r", progress=False)
+    best_step, best_cost, _ = min(info["held_out"], key=lambda h: h[1])
+    model, best, opt = load(tmp_path / "r" / "best")
+    assert best["step"] == best_step and opt is None
+    assert evaluate(model, "copy") == pytest.approx(best_cost, abs=1e-5)
