@@ -203,3 +203,18 @@ def test_the_best_held_out_weights_are_kept_beside_the_last(tmp_path):
     model, best, opt = load(tmp_path / "r" / "best")
     assert best["step"] == best_step and opt is None
     assert evaluate(model, "copy") == pytest.approx(best_cost, abs=1e-5)
+
+
+@pytest.mark.parametrize("name", ["copy-ntm", "copy-lstm", "repeat-ntm", "repeat-lstm", "ngrams-ntm", "ngrams-lstm"])
+def test_committed_checkpoints_reproduce_their_recorded_held_out_cost(name):
+    """The shipped weights, loaded by today's model code, score what training recorded for them."""
+    from pathlib import Path
+
+    from tasks.train import evaluate, load
+
+    torch.set_num_threads(1)
+    model, info, _ = load(Path(__file__).parents[2] / "tasks" / "checkpoints" / name)
+    step, recorded, _ = info["held_out"][-1]
+    assert step == info["step"]
+    model.eval()
+    assert evaluate(model, info["config"]["task"]) == pytest.approx(recorded, rel=1e-3, abs=1e-3)
