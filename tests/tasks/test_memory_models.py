@@ -205,7 +205,8 @@ def test_the_best_held_out_weights_are_kept_beside_the_last(tmp_path):
     assert evaluate(model, "copy") == pytest.approx(best_cost, abs=1e-5)
 
 
-@pytest.mark.parametrize("name", ["copy-ntm", "copy-lstm", "repeat-ntm", "repeat-lstm", "ngrams-ntm", "ngrams-lstm"])
+@pytest.mark.parametrize("name", ["copy-ntm", "copy-lstm", "repeat-ntm", "repeat-lstm", "ngrams-ntm", "ngrams-lstm",
+                                  "recall-ntm", "recall-lstm"])
 def test_committed_checkpoints_reproduce_their_recorded_held_out_cost(name):
     """The shipped weights, loaded by today's model code, score what training recorded for them."""
     from pathlib import Path
