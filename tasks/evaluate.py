@@ -70,15 +70,10 @@ def eval_run(model, task: str) -> tuple[dict, dict[str, np.ndarray]]:
     return res, arrays
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".memory-", suffix=".html", delete=False) as f:
-        f.write(text)
-    os.replace(f.name, path)
-
-
 def replot(folder: Path, output: Path | None = None, overwrite: bool = False) -> int:
     """Redraw the figures of a saved evaluation (memory.json + memory.npz) without the models."""
     from interp.probe import _fail
+    from interp.store import _atomic_write_text
     from reports.html import assemble
     from reports.sections import memory_sections
 
@@ -90,7 +85,7 @@ def replot(folder: Path, output: Path | None = None, overwrite: bool = False) ->
     meta = json.loads((folder / "memory.json").read_text())
     with np.load(folder / "memory.npz") as z:
         arrays = {k: z[k] for k in z.files}
-    _write_atomic(output, assemble(memory_sections(meta, arrays), "Memory tasks"))
+    _atomic_write_text(output, assemble(memory_sections(meta, arrays), "Memory tasks"))
     print(f"wrote {output}")
     return 0
 

@@ -69,15 +69,13 @@ def warm_start(model, run: Path, sizes: dict) -> list[str]:
     and the task's extra channels keep their fresh initialisation. The NTM controller sees
     [input | read vectors], so its read columns are realigned after the input block.
     Returns the names of the parameters that were only partly copied."""
-    from safetensors.torch import load_file
-
-    src_info = json.loads((run / "ckpt" / "run.json").read_text())
+    src_model, src_info, _ = load(run)
     if src_info["config"]["model"] != _kind(model):
         raise ValueError(f"--init-from {run}: a {src_info['config']['model']} run cannot start a {_kind(model)}")
     for key in ("d_hidden", "n_layers", "N", "M"):
         if src_info["config"].get(key) != sizes.get(key):
             raise ValueError(f"--init-from {run}: its {key} is {src_info['config'].get(key)}, this run's {sizes.get(key)}")
-    src = load_file(run / "ckpt" / "model.safetensors")
+    src = src_model.state_dict()
     d_src = dims(src_info["config"]["task"])[0]
     d_in = model.cfg.d_in
     partial = []
@@ -94,8 +92,8 @@ def warm_start(model, run: Path, sizes: dict) -> list[str]:
                 p[:, : min(d_src, d_in)] = q[:, : min(d_src, d_in)]
                 p[:, d_in:] = q[:, d_src:]
             else:
-                p[tuple(slice(0, min(a, b)) for a, b in zip(q.shape, p.shape, strict=True))] = \
-                    q[tuple(slice(0, min(a, b)) for a, b in zip(q.shape, p.shape, strict=True))]
+                shared = tuple(slice(0, min(a, b)) for a, b in zip(q.shape, p.shape, strict=True))
+                p[shared] = q[shared]
     return partial
 
 
