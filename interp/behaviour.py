@@ -10,8 +10,12 @@ import re
 
 import numpy as np
 import torch
+from jaxtyping import Int
+from torch import Tensor
 from tqdm.auto import tqdm
 
+from interp.kv import thread_cache
+from interp.selfcheck import agree
 from interp.tokens import tokenize
 
 
@@ -20,10 +24,14 @@ def greedy_continuations(model, prompts: list[str], max_new_tokens: int, batch_s
     """Greedy continuation text of each prompt.
 
     Uses the Hugging Face module inside the bridge with its KV cache when there
-    is one (its log-probs match the bridge's), left-padded as HF expects.
+    is one (its log-probs match the bridge's), left-padded as HF expects. The
+    first batch's first rows are checked against uncached forwards first.
     """
     toks = tokenize(model, prompts)
     hf = getattr(model, "original_model", None)
+    cached = hf is not None and hasattr(hf, "generate")
+    if cached:
+        thread_cache(model)
     tok = model.tokenizer
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
     out = [""] * len(prompts)
@@ -37,9 +45,8 @@ def greedy_continuations(model, prompts: list[str], max_new_tokens: int, batch_s
             width = max(map(len, rows))
             ids = torch.tensor([[pad_id] * (width - len(r)) + r for r in rows])
             mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
-            if hf is not None and hasattr(hf, "generate"):
-                gen = hf.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                  do_sample=False, pad_token_id=pad_id)[:, width:]
+            if cached:
+                gen = _generate(hf, ids, mask, max_new_tokens, pad_id, check=s == 0)
             else:  # any hooked model: no cache, one full forward per new token
                 gen = _greedy_no_cache(model, rows, max_new_tokens, pad_id)
             for i, g in zip(idx, gen.tolist(), strict=True):
@@ -47,6 +54,25 @@ def greedy_continuations(model, prompts: list[str], max_new_tokens: int, batch_s
             bar.update(len(idx))
     bar.close()
     return out
+
+
+def _generate(hf, ids: Int[Tensor, "b w"], mask: Int[Tensor, "b w"], max_new_tokens: int, pad_id: int,
+              check: bool, rows: int = 2) -> Int[Tensor, "b new"]:
+    """HF's cached greedy generate; with `check`, the log-probs of its first rows' tokens are
+    recomputed by one uncached forward over prompt + answer and must agree."""
+    res = hf.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+                      pad_token_id=pad_id, output_logits=check, return_dict_in_generate=True)
+    width = ids.shape[1]
+    gen = res.sequences[:, width:]
+    if check and gen.shape[1]:
+        k = min(rows, len(ids))
+        full = torch.cat([ids[:k], gen[:k]], 1)
+        full_mask = torch.cat([mask[:k], torch.ones_like(gen[:k])], 1)
+        plain = hf(input_ids=full, attention_mask=full_mask, use_cache=False).logits[:, width - 1 : -1]
+        fast = torch.stack(res.logits, 1)[:k]
+        pick = lambda lg: lg.float().log_softmax(-1).gather(-1, gen[:k, :, None])[..., 0]  # noqa: E731
+        agree("cached greedy decoding: log-prob of each generated token", pick(fast), pick(plain), atol=1e-3)
+    return gen
 
 
 def _greedy_no_cache(model, rows, max_new_tokens, pad_id):

@@ -26,6 +26,7 @@ from interp.names import (
     n_layers,
     parse_layers,
 )
+from interp.selfcheck import agree
 from interp.tokens import Inputs, Positions, Tokenized, pad, resolve_positions, tokenize
 
 
@@ -162,7 +163,25 @@ def _run(model, order, make_batch, width, lengths, pos, names, batch_size, dtype
                 bar.update(len(idx))
     finally:
         bar.close()
+    _check_first_rows(model, order[:2], make_batch, lengths, pos, names, out, dtype, device)
     return out
+
+
+def _check_first_rows(model, rows, make_batch, lengths, pos, names, out, dtype, device) -> None:
+    """The early-stopped capture against a whole forward of the first rows, read with `record`."""
+    idx = torch.tensor(rows, dtype=torch.long)
+    with torch.no_grad(), record(model, names) as rec:
+        model(make_batch(idx).to(device))
+    tol = 1e-4 if dtype in (torch.float32, torch.float64) else 1e-2
+    for name in names:
+        act = rec.acts[name][0].float()
+        if pos is None:  # padding is kept at zero in the capture
+            real = torch.arange(act.shape[1]) < lengths[idx, None]
+            plain = act * real.reshape(*real.shape, *[1] * (act.ndim - 2))
+            fast = out[name][idx, : act.shape[1]].float()
+        else:
+            fast, plain = out[name][idx].float(), act[torch.arange(len(idx)), pos[idx]]
+        agree(f"capture stopped early at {name!r}", fast, plain, atol=tol * (1 + float(plain.abs().max())))
 
 
 def _device(model) -> torch.device:

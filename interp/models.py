@@ -19,6 +19,7 @@ from typing import Any
 
 import interp.offline  # noqa: F401  (sets the offline switches before HF imports)
 from interp.errors import InterpError
+from interp.kv import thread_cache
 
 CACHE_ENV = "INTERP_CACHE"
 _MARKER = "interp-complete.json"
@@ -180,9 +181,34 @@ def resolve(name_or_path: str) -> tuple[str, Path]:
     )
 
 
+def _local_path(name_or_path: str) -> Path:
+    """The folder of a trained or local model, without converting a built-in (those return no folder)."""
+    if name_or_path in TRAINED:
+        return TRAINED[name_or_path]
+    return resolve(name_or_path)[1]
+
+
+def config_layers(name_or_path: str) -> int:
+    """Number of layers a model has, read without loading it (or converting a built-in)."""
+    if name_or_path in BUILTINS:
+        return BUILTINS[name_or_path].n_layers
+    path = _local_path(name_or_path)
+    try:
+        cfg = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise InterpError(f"cannot read {path / 'config.json'}: {e}") from e
+    cfg = cfg.get("text_config", cfg)
+    n = cfg.get("num_hidden_layers", cfg.get("n_layer", cfg.get("n_layers")))
+    if not isinstance(n, int):
+        raise InterpError(f"{path / 'config.json'} does not say how many layers the model has")
+    return n
+
+
 def task_defaults(name_or_path: str) -> dict:
     """Prompt-format defaults a model folder asks for (`interp-task.json`), e.g. {"pad": 4}."""
-    _, path = resolve(name_or_path)
+    if name_or_path in BUILTINS:
+        return {}
+    path = _local_path(name_or_path)
     try:
         return json.loads((path / "interp-task.json").read_text())
     except FileNotFoundError:
@@ -235,6 +261,7 @@ def load_model(
     )
     bridge.enable_compatibility_mode(disable_warnings=True, no_processing=not fold_weights)
     bridge.eval()
+    thread_cache(bridge)
     bridge.interp_info = ModelInfo(name, str(path), prepend_bos, int(bridge.cfg.n_ctx))
     return bridge
 

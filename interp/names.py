@@ -51,7 +51,9 @@ def parse_layers(spec: LayerSpec, n: int) -> list[int]:
         if text == "all":
             return list(range(n))
         layers: list[int] = []
-        for part in filter(None, (p.strip() for p in text.split(","))):
+        for part in (p.strip() for p in text.split(",")):
+            if not part:
+                raise InterpError(f"cannot read layers {spec!r}: an empty item between commas")
             m = re.fullmatch(r"(-?\d+)\s*-\s*(-?\d+)", part)
             if m:
                 lo, hi = int(m.group(1)), int(m.group(2))

@@ -58,6 +58,16 @@ def token_nll(hf, ids: Int[Tensor, "batch pos"], chunk: int = 1024) -> Float[Ten
     return torch.cat(out, 1)
 
 
+def check_chunked(hf, ids: Int[Tensor, "1 pos"], tokens: int = 256, chunk: int = 64) -> float:
+    """Chunked NLL through the KV cache against one uncached forward, on the first `tokens` tokens."""
+    ids = ids[:, :tokens]
+    chunk = min(chunk, max(1, (ids.shape[1] - 1) // 2))  # at least two chunks, so the cache is used
+    from interp.selfcheck import agree
+
+    return agree("chunked NLL continuing from the KV cache", token_nll(hf, ids, chunk),
+                 token_nll(hf, ids, ids.shape[1]), atol=1e-3)
+
+
 def cumulative(nll: Float[np.ndarray, "doc pos"]) -> Float[np.ndarray, "doc pos"]:
     """cum[t] = mean NLL over positions <= t, per document."""
     return np.cumsum(nll, 1) / np.arange(1, nll.shape[1] + 1)
@@ -115,6 +125,7 @@ def run_model(name: str, cfg, docs, chunk: int, progress: bool | None, stats: bo
     else:
         win_ids = win.ids
     t0 = time.perf_counter()
+    check_chunked(hf, torch.as_tensor(win_ids[0])[None])
     rows = []
     with acc.attach(hf) if acc else nullcontext():
         for row in tqdm(win_ids, desc=f"nll {name}", disable=None if progress is None else not progress):
@@ -163,10 +174,10 @@ def html(meta: dict, arrays: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from interp.probe import _fail, _Parser, _refuse_existing
+    from interp.cli.common import Parser, fail, refuse_existing
     from tasks.long_context import LongContextConfig, TextSourceError, load_documents
 
-    ap = _Parser(prog="python -m interp.nll", description=__doc__.split("\n")[0])
+    ap = Parser(prog="python -m interp.nll", description=__doc__.split("\n")[0])
     ap.add_argument("--model", action="append", help="repeat for several models (default smollm2-135m)")
     ap.add_argument("--tokens", type=int, default=LongContextConfig.tokens)
     ap.add_argument("--documents", type=int, default=LongContextConfig.documents)
@@ -184,9 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     if a.tokens < 16 or a.documents < 1 or a.chunk < 1:
-        return _fail("--tokens must be at least 16, --documents and --chunk positive")
+        return fail("--tokens must be at least 16, --documents and --chunk positive")
     out = Path(a.out)
-    if (rc := _refuse_existing(out, OUTPUTS, a.overwrite)) is not None:
+    if (rc := refuse_existing(out, OUTPUTS, a.overwrite)) is not None:
         return rc
     cfg = LongContextConfig(tokens=a.tokens, documents=a.documents, seed=a.seed,
                             sources=tuple(a.text) if a.text else LongContextConfig.sources)
@@ -204,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             r["summary"] = summarise(r)
             results.append(r)
     except (InterpError, TextSourceError) as e:
-        return _fail(str(e))
+        return fail(str(e))
     print(table(results))
     for r in results:
         fit = r["summary"]["fit"]
@@ -220,9 +231,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _write(out: Path, results: list[dict], cfg, command: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    from interp.probe import _versions
+    from interp.cli.common import versions
 
-    meta = {"config": asdict(cfg), "command": command, "versions": _versions(),
+    meta = {"config": asdict(cfg), "command": command, "versions": versions(),
             "models": [{k: v for k, v in r.items() if k not in ("nll", "stats")} for r in results]}
     arrays = {r["model"]: r["nll"].astype(np.float32) for r in results}
     for r in results:

@@ -40,14 +40,14 @@ def html(res: dict, meta: dict, threshold: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from interp.cli.common import Parser, digit_range, fail, refuse_existing
     from interp.patching import PatchConfig
-    from interp.probe import _digits, _fail, _Parser, _refuse_existing
     from tasks.arithmetic import ArithmeticConfig
 
-    ap = _Parser(prog="python -m interp.patch", description=__doc__.split("\n")[0])
+    ap = Parser(prog="python -m interp.patch", description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--task", default="add", choices=["add", "sub", "mul"])
-    ap.add_argument("--digits", type=_digits, default=None, help="operand digits: 2 or 1-4 (default 2)")
+    ap.add_argument("--digits", type=digit_range, default=None, help="operand digits: 2 or 1-4 (default 2)")
     ap.add_argument("--pad", type=int, default=None, help="zero-pad operands (default the model's own)")
     ap.add_argument("--n", type=int, default=200, help="clean/corrupted pairs")
     ap.add_argument("--shots", type=int, default=3)
@@ -70,16 +70,16 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     except (InterpError, ValueError) as e:
-        return _fail(str(e))
+        return fail(str(e))
     out = Path(a.out or f"runs/patch-{Path(a.model).name}-{a.task}")
-    if (rc := _refuse_existing(out, OUTPUTS, a.overwrite)) is not None:
+    if (rc := refuse_existing(out, OUTPUTS, a.overwrite)) is not None:
         return rc
     command = "python -m interp.patch " + shlex.join(sys.argv[1:] if argv is None else argv)
     try:
         res, meta = run(a.model, task, a.seed, PatchConfig(per_position=not a.no_positions, rows_per_forward=a.rows),
                         progress=False if a.quiet else None)
     except (InterpError, ValueError) as e:
-        return _fail(str(e))
+        return fail(str(e))
     meta["command"] = command
     print(f"{meta['n_pairs']} pairs; mean logit difference clean {res['ld_clean']:.3f}, corrupted "
           f"{res['ld_corrupt']:.3f}; patching took {meta['timings']['patch_s']:.1f} s")
@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(model_name: str, task, seed: int, cfg, progress: bool | None = None) -> tuple[dict, dict]:
     from interp import load_model
+    from interp.cli.common import versions
     from interp.patching import pair_tokens, run_patching
-    from interp.probe import _versions
     from tasks.arithmetic import make_pairs
 
     t = time.perf_counter()
@@ -113,7 +113,7 @@ def run(model_name: str, task, seed: int, cfg, progress: bool | None = None) -> 
             "example": [pairs.clean[kept[0]].rsplit("\n", 1)[-1], pairs.corrupt[kept[0]].rsplit("\n", 1)[-1]],
             "ld_clean": res["ld_clean"], "ld_corrupt": res["ld_corrupt"],
             "top": top_sites(res["effect"], res["sites"]), "timings": {"load_s": load_s, "patch_s": patch_s},
-            "versions": _versions()}
+            "versions": versions()}
     return res, meta
 
 

@@ -17,7 +17,6 @@ Three things make the grid cheap without changing a number:
 
 from __future__ import annotations
 
-import copy
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,9 @@ import numpy as np
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
+
+from interp.kv import PrefixCache
+from interp.selfcheck import agree
 
 SITES = ("attn_out", "mlp_out")
 
@@ -81,23 +83,21 @@ class Patcher:
         self.b_good = b_U[good] if b_U is not None else torch.zeros(self.n)
         self.b_bad = b_U[bad] if b_U is not None else torch.zeros(self.n)
         self.cap = max(0.0, float(getattr(model.cfg, "output_logits_soft_cap", 0) or 0))  # TL uses -1 for none
-        self._prefix = None
-        self._caches: dict[int, object] = {}
-        if self.P:
-            _, self._prefix = model(clean[:1, : self.P], return_type="logits_and_cache")
+        self.prefix = PrefixCache(model, clean[0, : self.P]) if self.P else None
+        self._check(clean)
 
-    def _cache(self, batch: int):
-        if not self.P:
-            return None
-        if batch not in self._caches:
-            c = copy.deepcopy(self._prefix)
-            c.batch_repeat_interleave(batch)
-            self._caches = {batch: c}  # keep one: caches for big batches are large
-        return self._caches[batch]
+    def _check(self, clean: Int[Tensor, "n pos"], rows: int = 2) -> None:
+        """The cached continuation against whole-prompt forwards on the first rows (see `interp.selfcheck`)."""
+        if self.prefix is None:
+            return
+        k = min(rows, self.n)
+        fast = self.forward(self.clean[:k], copies_of=k)
+        plain = self._run(clean[:k], [], None, k)
+        agree("patching from the shared prefix's KV cache: logit difference", fast, plain, atol=1e-3, rtol=1e-4)
 
-    def _ld(self, x: Float[Tensor, "rows d"], copies: int) -> Float[Tensor, " rows"]:
+    def _ld(self, x: Float[Tensor, "rows d"], copies: int, n: int) -> Float[Tensor, " rows"]:
         """Logit difference (clean answer - corrupted answer) from the unembedding input at the last position."""
-        rep = lambda t: t.repeat(copies, *([1] * (t.ndim - 1)))  # noqa: E731
+        rep = lambda t: t[:n].repeat(copies, *([1] * (t.ndim - 1)))  # noqa: E731
         good = (x * rep(self.w_good)).sum(-1) + rep(self.b_good)
         bad = (x * rep(self.w_bad)).sum(-1) + rep(self.b_bad)
         if self.cap:
@@ -105,24 +105,29 @@ class Patcher:
         return good - bad
 
     @torch.no_grad()
-    def forward(self, ids: Int[Tensor, "rows S"], hooks: list[tuple[str, Callable]] = ()) -> Float[Tensor, " rows"]:
-        """Per-row LD for suffix ids continuing the shared prefix; `rows` is a multiple of n."""
+    def forward(self, ids: Int[Tensor, "rows S"], hooks: list[tuple[str, Callable]] = (),
+                copies_of: int | None = None) -> Float[Tensor, " rows"]:
+        """Per-row LD for suffix ids continuing the shared prefix; rows are copies of the n pairs
+        (or of the first `copies_of` pairs)."""
+        n = copies_of or self.n
+        if self.prefix is None:
+            return self._run(ids, hooks, None, n)
+        with self.prefix.continued(ids.shape[0]) as cache:
+            return self._run(ids, hooks, cache, n)
+
+    def _run(self, ids, hooks, cache, n: int) -> Float[Tensor, " rows"]:
         got = {}
 
         def stop(x, hook):
             got["x"] = x[:, -1]
             raise _Stop
 
-        cache = self._cache(ids.shape[0])
         try:
             with self.model.hooks(fwd_hooks=[*hooks, ("unembed.hook_in", stop)]):
                 self.model(ids, past_key_values=cache) if cache is not None else self.model(ids)
         except _Stop:
             pass
-        finally:
-            if cache is not None and cache.get_seq_length() > self.P:
-                cache.crop(-(cache.get_seq_length() - self.P))
-        return self._ld(got["x"], ids.shape[0] // self.n)
+        return self._ld(got["x"], ids.shape[0] // n, n)
 
     @torch.no_grad()
     def activations(self, ids: Int[Tensor, "n S"], names: list[str]) -> dict[str, Float[Tensor, "n S d"]]:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from interp.cli.common import Parser, digit_range, fail, refuse_existing, versions
 from interp.config import ProbeRunConfig
 from interp.errors import InterpError
 from probes.sweep import ProbeResults, SweepConfig, control_labels, sweep
@@ -84,21 +85,9 @@ def run(cfg: ProbeRunConfig, progress: bool | None = None, keep_acts: bool = Fal
     times["probe_fit_s"] = time.perf_counter() - t
     out = {"config": asdict(cfg), "model": asdict(info), "n_layers_model": n_layers(model),
            "probes": res.to_json(), "behaviour": behaviour, "timings": times,
-           "versions": _versions(), "_problems": problems}
+           "versions": versions(), "_problems": problems}
     if keep_acts:
         out["_acts"] = dict(acts)
-    return out
-
-
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("interp", "torch", "transformer-lens", "transformers", "scikit-learn", "numpy"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
     return out
 
 
@@ -174,41 +163,12 @@ def _json_default(o):
     return str(o)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2, no usage dump
-        raise SystemExit(_fail(f"{self.prog}: {message}"))
-
-
-def _fail(msg: str) -> int:
-    print(f"error: {msg}", file=sys.stderr)
-    return 2
-
-
-def _refuse_existing(out_dir: Path, outputs, overwrite: bool) -> int | None:
-    """Exit code 2 with one line if `out_dir` already holds any of `outputs` and `overwrite` is off."""
-    existing = [n for n in outputs if (out_dir / n).exists()]
-    if existing and not overwrite:
-        return _fail(f"{out_dir} already holds results ({', '.join(existing)}); use --overwrite or another --out")
-    return None
-
-
-def _digits(text: str) -> tuple[int, int]:
-    parts = text.split("-")
-    try:
-        lo, hi = (int(parts[0]), int(parts[-1])) if len(parts) <= 2 else (None, None)
-    except ValueError:
-        lo = hi = None
-    if lo is None:
-        raise argparse.ArgumentTypeError(f"--digits takes N or N-M, got {text!r}")
-    return lo, hi
-
-
 def parse(argv: list[str] | None) -> tuple[ProbeRunConfig, argparse.Namespace]:
-    ap = _Parser(prog="python -m interp.probe", description=__doc__)
+    ap = Parser(prog="python -m interp.probe", description=__doc__)
     ap.add_argument("--model", default=ProbeRunConfig.model, help="built-in name, HF folder, or cached hub name")
     ap.add_argument("--layer", default="all", help="'all', '0,4,8' or '10-20'")
     ap.add_argument("--task", default="add", choices=["add", "sub", "mul"])
-    ap.add_argument("--digits", type=_digits, default=None,
+    ap.add_argument("--digits", type=digit_range, default=None,
                     help="operand digits: 2 or 1-4 (mixed); default 1-4 or the model's own")
     ap.add_argument("--pad", type=int, default=None,
                     help="zero-pad operands to this width (0 = none); default the model's own")
@@ -240,10 +200,12 @@ def parse(argv: list[str] | None) -> tuple[ProbeRunConfig, argparse.Namespace]:
         ap.error("--folds must be at least 2")
     if a.C <= 0 or a.batch_size < 1 or a.shots < 0:
         ap.error("--C and --batch-size must be positive and --shots non-negative")
-    from interp.models import task_defaults
+    from interp.models import config_layers, task_defaults
+    from interp.names import parse_layers
 
     try:  # a model folder may name its own prompt format (arith-toy: zero-padded operands)
         own = task_defaults(a.model)
+        parse_layers(a.layer, config_layers(a.model))
     except InterpError as e:
         ap.error(str(e))
     digits = a.digits or tuple(own.get("digits", (1, 4)))
@@ -264,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     out_dir = Path(a.out or f"runs/probe-{Path(cfg.model).name}-{cfg.task.op}")
-    if (rc := _refuse_existing(out_dir, OUTPUTS, a.overwrite)) is not None:
+    if (rc := refuse_existing(out_dir, OUTPUTS, a.overwrite)) is not None:
         return rc
     command = "python -m interp.probe " + shlex.join(sys.argv[1:] if argv is None else argv)
     try:
@@ -277,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{b['by_operand_digits']}, by answer digit scale {b['by_scale']}")
         write_outputs(out, out_dir, a.overwrite, command)
     except InterpError as e:
-        return _fail(str(e))
+        return fail(str(e))
     print(f"wrote {', '.join(str(out_dir / n) for n in OUTPUTS)}")
     print("timings: " + ", ".join(f"{k} {v:.1f}" for k, v in out["timings"].items()))
     return 0

@@ -118,9 +118,9 @@ def build(root: Path) -> tuple[str, list[str], int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from interp.probe import _fail, _Parser
+    from interp.cli.common import Parser, fail
 
-    ap = _Parser(prog="python -m interp.report", description=__doc__.split("\n")[0])
+    ap = Parser(prog="python -m interp.report", description=__doc__.split("\n")[0])
     ap.add_argument("out_dir", help="folder holding probe, patch, nll or memory results")
     ap.add_argument("--output", default=None, help="page to write (default OUT_DIR/report.html)")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing report")
@@ -130,18 +130,18 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.code or 0)
     root = Path(a.out_dir)
     if not root.is_dir():
-        return _fail(f"no such folder: {root}")
+        return fail(f"no such folder: {root}")
     dest = Path(a.output) if a.output else root / "report.html"
     if dest.exists() and not a.overwrite:
-        return _fail(f"{dest} exists; use --overwrite or --output")
+        return fail(f"{dest} exists; use --overwrite or --output")
     try:
         page, warnings, n = build(root)
     except InterpError as e:
-        return _fail(str(e))
+        return fail(str(e))
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     if n == 0:
-        return _fail(f"no readable results under {root}")
+        return fail(f"no readable results under {root}")
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=dest.parent, prefix=".report-", suffix=".html", delete=False) as f:
         f.write(page)

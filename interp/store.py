@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,22 +17,16 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from interp.capture import capture
 from interp.errors import InterpError
+from interp.files import atomic_write_bytes, atomic_write_text, remove_partials
 from interp.tokens import Inputs, Positions
 
 _META = "meta.json"
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def capture_to_disk(
@@ -59,7 +52,6 @@ def capture_to_disk(
     if n == 0:
         raise InterpError("inputs are empty")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     meta: dict[str, Any] = {
         "n": n,
         "shard_size": shard_size,
@@ -75,10 +67,11 @@ def capture_to_disk(
         old = json.loads(meta_path.read_text())
         if old != meta:
             raise InterpError(f"{out} holds a different capture; choose another folder or delete it")
-    elif any(out.iterdir()):
+        remove_partials(out)  # shards a killed run was writing
+    elif out.exists() and not out.is_dir():
+        raise InterpError(f"{out} is a file, not a folder; choose an empty folder")
+    elif out.exists() and any(out.iterdir()):
         raise InterpError(f"{out} is not empty and holds no capture; choose an empty folder")
-    else:
-        _atomic_write_text(meta_path, json.dumps(meta, indent=1))
 
     starts = range(0, n, shard_size)
     for k, start in enumerate(tqdm(starts, desc="shards", unit="shard", disable=None if progress is None else not progress)):
@@ -90,10 +83,11 @@ def capture_to_disk(
         pos_chunk = positions[start : start + shard_size] if sliceable else positions
         acts = capture(model, chunk, names, sites=sites, layers=layers, positions=pos_chunk,
                        batch_size=batch_size, dtype=dtype, progress=False)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=out)
-        os.close(fd)
-        save_file({key: t.contiguous() for key, t in acts.items()}, tmp)
-        os.replace(tmp, path)
+        data = save({key: t.contiguous() for key, t in acts.items()})
+        if not meta_path.exists():  # the folder appears only once there is a shard to put in it
+            out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(meta_path, json.dumps(meta, indent=1))
+        atomic_write_bytes(path, data)
     return ActivationStore(out)
 
 

@@ -72,28 +72,28 @@ def eval_run(model, task: str) -> tuple[dict, dict[str, np.ndarray]]:
 
 def replot(folder: Path, output: Path | None = None, overwrite: bool = False) -> int:
     """Redraw the figures of a saved evaluation (memory.json + memory.npz) without the models."""
-    from interp.probe import _fail
-    from interp.store import _atomic_write_text
+    from interp.cli.common import fail
+    from interp.files import atomic_write_text
     from reports.html import assemble
     from reports.sections import memory_sections
 
     output = output or folder / "memory.html"
     if not (folder / "memory.json").exists() or not (folder / "memory.npz").exists():
-        return _fail(f"{folder} holds no memory.json and memory.npz; run `python -m tasks.memory eval` first")
+        return fail(f"{folder} holds no memory.json and memory.npz; run `python -m tasks.memory eval` first")
     if output.exists() and not overwrite:
-        return _fail(f"{output} exists; use --overwrite or another --output")
+        return fail(f"{output} exists; use --overwrite or another --output")
     meta = json.loads((folder / "memory.json").read_text())
     with np.load(folder / "memory.npz") as z:
         arrays = {k: z[k] for k in z.files}
-    _atomic_write_text(output, assemble(memory_sections(meta, arrays), "Memory tasks"))
+    atomic_write_text(output, assemble(memory_sections(meta, arrays), "Memory tasks"))
     print(f"wrote {output}")
     return 0
 
 
 def run_eval(runs: list[Path], out: Path, overwrite: bool = False, command: str = "") -> int:
-    from interp.probe import _refuse_existing
+    from interp.cli.common import refuse_existing
 
-    if (rc := _refuse_existing(out, OUTPUTS, overwrite)) is not None:
+    if (rc := refuse_existing(out, OUTPUTS, overwrite)) is not None:
         return rc
     meta, arrays = {"runs": [], "command": command}, {}
     for run in runs:

@@ -225,9 +225,9 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, progress: bool | No
 
 def main(argv: list[str] | None = None) -> int:
 
-    from interp.probe import _fail, _Parser
+    from interp.cli.common import Parser, fail
 
-    ap = _Parser(prog="python -m tasks.memory", description=__doc__.split("\n")[0])
+    ap = Parser(prog="python -m tasks.memory", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train a model on a task")
     t.add_argument("--task", default="copy", choices=sorted(TASKS))
@@ -269,25 +269,25 @@ def main(argv: list[str] | None = None) -> int:
             return run_eval([Path(r) for r in a.runs], Path(a.out), a.overwrite,
                             "python -m tasks.memory " + shlex.join(sys.argv[1:] if argv is None else argv))
         except (FileNotFoundError, ValueError) as ex:
-            return _fail(str(ex))
+            return fail(str(ex))
     cfg = TrainConfig(task=a.task, model=a.model, steps=a.steps, batch=a.batch, lr=a.lr, clip=a.clip, seed=a.seed,
                       ckpt_every=a.ckpt_every, eval_every=a.eval_every, d_hidden=a.d_hidden, n_layers=a.n_layers,
                       N=a.N, M=a.M, max_len=a.max_len, init_from=a.init_from)
     if min(a.steps, a.batch, a.ckpt_every, a.eval_every, a.threads) < 1 or a.lr <= 0:
-        return _fail("--steps, --batch, --ckpt-every, --eval-every, --threads and --lr must be positive")
+        return fail("--steps, --batch, --ckpt-every, --eval-every, --threads and --lr must be positive")
     out = Path(a.out)
     if (out / "ckpt").exists() and not (a.resume or a.overwrite):
-        return _fail(f"{out} already holds a checkpoint; use --resume, --overwrite or another --out")
+        return fail(f"{out} already holds a checkpoint; use --resume, --overwrite or another --out")
     if a.init_from and not (Path(a.init_from) / "ckpt" / "run.json").exists():
-        return _fail(f"--init-from: no checkpoint in {a.init_from}")
+        return fail(f"--init-from: no checkpoint in {a.init_from}")
     if a.resume and not (out / "ckpt").exists():
-        return _fail(f"--resume: no checkpoint in {out}")
+        return fail(f"--resume: no checkpoint in {out}")
     torch.set_num_threads(a.threads)
     try:
         info = train(cfg, out, resume=a.resume, progress=False if a.quiet else None,
                      command="python -m tasks.memory " + shlex.join(sys.argv[1:] if argv is None else argv))
     except (NonFinite, ValueError) as ex:
-        return _fail(str(ex))
+        return fail(str(ex))
     last = info["held_out"][-1] if info["held_out"] else None
     print(f"{cfg.model} {cfg.task}: {info['step']} batches ({info['sequences']} sequences) in "
           f"{info['seconds']:.0f} s" + (f"; held-out cost {last[1]:.3f} bits/sequence" if last else ""))

@@ -98,3 +98,21 @@ def test_fast_patching_matches_the_plain_loop_on_smollm2(smol):
     want = naive_patch(smol, batch["clean"], batch["corrupt"], batch["good"], batch["bad"], sites)
     got = [res["raw"][0, 0], res["raw"][1, L // 2], res["raw_pos"][0, L - 1, 0], res["raw_pos"][1, 3, 2]]
     np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_greedy_equals_plain_generate_on_smollm2(smol):
+    """32 arithmetic prompts: the toolkit's cached, batched, left-padded greedy answers equal transformers'
+    own `generate` on the plain model, one prompt at a time, token for token."""
+    from interp.behaviour import greedy_continuations
+    from interp.models import load_hf
+    from tasks.arithmetic import ArithmeticConfig, make_arithmetic
+
+    prompts = make_arithmetic(ArithmeticConfig(n=32), seed=0).prompts
+    got = greedy_continuations(smol, prompts, 6, batch_size=16, progress=False)
+    _, _, hf, tok = load_hf("smollm2-135m")
+    for prompt, text in zip(prompts, got, strict=True):
+        ids = tok(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            ref = hf.generate(input_ids=ids, max_new_tokens=6, do_sample=False,
+                              pad_token_id=tok.pad_token_id or 0)[0, ids.shape[1]:]
+        assert text == tok.decode(ref, skip_special_tokens=True), prompt

@@ -48,6 +48,8 @@ def test_refuses_to_overwrite(run_dir, tiny_dir, capsys):
         (["--model", "nope"], "unknown model"),
         (["--digits", "x"], "--digits"),
         (["--task", "div"], "invalid choice"),
+        (["--layer", "1,,3"], "empty item"),
+        (["--layer", "0-x"], "cannot read layers"),
     ],
 )
 def test_bad_arguments_one_line_exit_2(args, msg, tiny_dir, tmp_path, capsys):
@@ -56,3 +58,18 @@ def test_bad_arguments_one_line_exit_2(args, msg, tiny_dir, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert msg in err and len(err.splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_out_is_a_file(tiny_dir, tmp_path, capsys):
+    f = tmp_path / "results.txt"
+    f.write_text("mine")
+    assert main(["--model", str(tiny_dir), "--layer", "0", "--out", str(f), "--quiet", "--n", "60"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is a file" in err and len(err.splitlines()) == 1
+    assert f.read_text() == "mine"
+
+
+def test_arguments_are_checked_before_the_output_folder(run_dir, tiny_dir, capsys):
+    """A bad --layer is reported as such, even where the output folder already holds results."""
+    assert main(["--model", str(tiny_dir), "--layer", "9", "--out", str(run_dir), "--quiet"]) == 2
+    assert "out of range" in capsys.readouterr().err

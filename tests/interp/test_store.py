@@ -46,3 +46,34 @@ def test_refuses_foreign_folder(tiny_model, tmp_path):
     capture_to_disk(tiny_model, PROMPTS, tmp_path / "s", sites="mlp_out", shard_size=8)
     with pytest.raises(InterpError, match="different capture"):
         capture_to_disk(tiny_model, PROMPTS, tmp_path / "s", sites="attn_out", shard_size=8)
+
+
+def test_resume_removes_what_a_killed_writer_left(tiny_model, tmp_path):
+    """SIGKILL mid-shard leaves a temporary file; the re-run removes it and completes."""
+    capture_to_disk(tiny_model, PROMPTS[:8], tmp_path / "s", sites="mlp_out", shard_size=4)
+    (tmp_path / "s" / "shard-00001.safetensors").unlink()
+    (tmp_path / "s" / ".shard-00001.safetensors.1a2b3c4d.partial").write_bytes(b"\0" * 100)
+    store = capture_to_disk(tiny_model, PROMPTS[:8], tmp_path / "s", sites="mlp_out", shard_size=4)
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [
+        "meta.json", "shard-00000.safetensors", "shard-00001.safetensors"]
+    assert len(store) == 8
+
+
+def test_files_follow_the_umask(tiny_model, tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        capture_to_disk(tiny_model, PROMPTS[:4], tmp_path / "s", sites="mlp_out", shard_size=4)
+    finally:
+        os.umask(old)
+    assert {oct(p.stat().st_mode & 0o777) for p in (tmp_path / "s").iterdir()} == {"0o644"}
+
+
+def test_no_folder_until_a_shard_is_ready(tiny_model, tmp_path):
+    with pytest.raises(InterpError):
+        capture_to_disk(tiny_model, PROMPTS, tmp_path / "s", sites="bogus")
+    assert not (tmp_path / "s").exists()
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(InterpError, match="is a file"):
+        capture_to_disk(tiny_model, PROMPTS, tmp_path / "f", sites="mlp_out")

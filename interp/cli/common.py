@@ -1,0 +1,57 @@
+"""What every command shares: one-line errors with exit 2, the output-folder guard, the versions table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from interp.files import existing_outputs
+
+PACKAGES = ("interp", "torch", "transformer-lens", "transformers", "scikit-learn", "numpy")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr and exit code 2, with no usage dump."""
+
+    def error(self, message):
+        raise SystemExit(fail(f"{self.prog}: {message}"))
+
+
+def fail(msg: str) -> int:
+    print(f"error: {msg}", file=sys.stderr)
+    return 2
+
+
+def refuse_existing(out_dir: Path, outputs: Iterable[str], overwrite: bool) -> int | None:
+    """Exit code 2 with one line if `out_dir` is a file, or already holds any of `outputs` without `overwrite`."""
+    if out_dir.exists() and not out_dir.is_dir():
+        return fail(f"{out_dir} is a file, not a folder; choose another --out")
+    existing = existing_outputs(out_dir, outputs)
+    if existing and not overwrite:
+        return fail(f"{out_dir} already holds results ({', '.join(existing)}); use --overwrite or another --out")
+    return None
+
+
+def versions() -> dict[str, str | None]:
+    out = {}
+    for pkg in PACKAGES:
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def digit_range(text: str) -> tuple[int, int]:
+    """`--digits 2` or `--digits 1-4`."""
+    parts = text.split("-")
+    try:
+        lo, hi = (int(parts[0]), int(parts[-1])) if len(parts) <= 2 else (None, None)
+    except ValueError:
+        lo = hi = None
+    if lo is None:
+        raise argparse.ArgumentTypeError(f"--digits takes N or N-M, got {text!r}")
+    return lo, hi

@@ -1,0 +1,89 @@
+"""Continuing a forward from a KV cache through a TransformerBridge.
+
+Two things use it: patching (a shared few-shot prefix runs once, every patched
+forward continues from its cache) and greedy decoding (each step continues
+from the prompt's cache).
+
+Why `thread_cache` exists: TransformerLens 4.3's attention bridges read the
+cache from a `past_key_values` keyword. transformers 5.24 renamed the keyword
+its decoder layers pass to `cache`, so the bridge ignored the cache and each
+new token attended to itself and the other new tokens only: the first
+generated token was right, the rest garbage, with no error. `thread_cache`
+hands the cache on under the name the bridge reads. It is a no-op where the
+layers already pass `past_key_values`, and every cached path also checks
+itself (`interp.selfcheck`), so a future rename cannot go unnoticed.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from jaxtyping import Int
+from torch import Tensor
+
+
+def _rename_cache(module, args, kwargs):
+    if "cache" in kwargs and "past_key_values" not in kwargs:
+        kwargs = dict(kwargs)
+        kwargs["past_key_values"] = kwargs.pop("cache")
+        return args, kwargs
+    return None
+
+
+def thread_cache(model) -> int:
+    """Make every attention bridge in `model` see the KV cache its decoder layer passes.
+
+    Idempotent. Returns the number of attention modules it watches.
+    """
+    from transformer_lens.model_bridge.generalized_components import AttentionBridge
+
+    n = 0
+    for module in model.modules():
+        if isinstance(module, AttentionBridge):
+            if not getattr(module, "_interp_threads_cache", False):
+                module.register_forward_pre_hook(_rename_cache, with_kwargs=True)
+                module._interp_threads_cache = True
+            n += 1
+    return n
+
+
+class PrefixCache:
+    """The KV cache of one token prefix, run once and continued by batches of suffixes.
+
+    >>> prefix = PrefixCache(model, ids[0, :P])
+    >>> with prefix.continued(batch=8) as cache:
+    ...     model(suffix_ids, past_key_values=cache)    # suffix_ids: [8, S]
+    """
+
+    @torch.no_grad()
+    def __init__(self, model, prefix: Int[Tensor, " P"]):
+        self.model = model
+        self.length = int(prefix.shape[0])
+        _, self._cache = model(prefix[None], return_type="logits_and_cache")
+        if self._cache is None or self._cache.get_seq_length() != self.length:
+            got = None if self._cache is None else self._cache.get_seq_length()
+            from interp.selfcheck import SelfCheckError
+
+            raise SelfCheckError(f"the model returned a KV cache of {got} positions for a {self.length}-token "
+                                 "prefix: cached continuation does not work with this model and these versions")
+        self._expanded: dict[int, object] = {}
+
+    def _for_batch(self, batch: int):
+        if batch not in self._expanded:
+            c = copy.deepcopy(self._cache)
+            c.batch_repeat_interleave(batch)
+            self._expanded = {batch: c}  # keep one: caches for big batches are large
+        return self._expanded[batch]
+
+    @contextmanager
+    def continued(self, batch: int) -> Iterator[object]:
+        """A cache for `batch` rows holding the prefix; cropped back to the prefix on exit."""
+        cache = self._for_batch(batch)
+        try:
+            yield cache
+        finally:
+            if cache.get_seq_length() > self.length:
+                cache.crop(self.length - cache.get_seq_length())  # a negative count removes tokens
