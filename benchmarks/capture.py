@@ -87,9 +87,18 @@ def load_times(model_name: str) -> dict:
     out = {}
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, INTERP_CACHE=cache)
-        for key, fold in [("first_load_s", "1"), ("cached_load_s", "1"), ("cached_load_nofold_s", "0")]:
-            r = subprocess.run([sys.executable, "-c", code, model_name, fold], env=env,
-                               capture_output=True, text=True, check=True)
+        for key, fold in [
+            ("first_load_s", "1"),
+            ("cached_load_s", "1"),
+            ("cached_load_nofold_s", "0"),
+        ]:
+            r = subprocess.run(
+                [sys.executable, "-c", code, model_name, fold],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             out[key] = float(r.stdout.strip().splitlines()[-1])
     return out
 
@@ -108,28 +117,50 @@ def main() -> None:
 
     runs: dict[str, list[dict]] = {"capture": [], "hf": []}
     for r in range(args.rounds):
-        for mode in (["hf", "capture"] if r % 2 else ["capture", "hf"]):
-            res = subprocess.run([sys.executable, __file__, "--child", mode, "--model", args.model,
-                                  "--n", str(args.n), "--batch-size", str(args.batch_size)],
-                                 capture_output=True, text=True, check=True)
+        for mode in ["hf", "capture"] if r % 2 else ["capture", "hf"]:
+            res = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    mode,
+                    "--model",
+                    args.model,
+                    "--n",
+                    str(args.n),
+                    "--batch-size",
+                    str(args.batch_size),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             runs[mode].append(json.loads(res.stdout.strip().splitlines()[-1]))
             print(f"round {r} {mode}: {runs[mode][-1]['secs']:.2f} s", file=sys.stderr)
     med = {m: statistics.median(x["secs"] for x in v) for m, v in runs.items()}
     loads = load_times(args.model)
     tokens = runs["hf"][0]["tokens"]
-    print(f"\n### capture vs plain forward: {args.model}, {args.n} prompts, {tokens} tokens, "
-          f"batch {args.batch_size}, {args.rounds} rounds (median)\n")
+    print(
+        f"\n### capture vs plain forward: {args.model}, {args.n} prompts, {tokens} tokens, "
+        f"batch {args.batch_size}, {args.rounds} rounds (median)\n"
+    )
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch threads default.\n")
     print("| run | seconds | tokens/s | peak RSS (GB) |\n|---|---|---|---|")
-    for m, label in [("hf", "transformers forward, no hooks (full logits)"),
-                     ("capture", f"interp.capture {'+'.join(SITES)}, all layers, last position")]:
+    for m, label in [
+        ("hf", "transformers forward, no hooks (full logits)"),
+        ("capture", f"interp.capture {'+'.join(SITES)}, all layers, last position"),
+    ]:
         rss = max(x["rss_gb"] for x in runs[m])
         print(f"| {label} | {med[m]:.2f} | {tokens / med[m]:.0f} | {rss:.2f} |")
-    print(f"\nratio capture / plain forward: **{med['capture'] / med['hf']:.3f}** "
-          f"(per round: {[round(c['secs'] / h['secs'], 3) for c, h in zip(runs['capture'], runs['hf'], strict=True)]})")
+    print(
+        f"\nratio capture / plain forward: **{med['capture'] / med['hf']:.3f}** "
+        f"(per round: {[round(c['secs'] / h['secs'], 3) for c, h in zip(runs['capture'], runs['hf'], strict=True)]})"
+    )
     print(f"output shape per site: {runs['capture'][0]['shape']}")
-    print(f"\nload: first (convert GGUF) {loads['first_load_s']:.1f} s, cached {loads['cached_load_s']:.1f} s, "
-          f"cached without weight folding {loads['cached_load_nofold_s']:.1f} s")
+    print(
+        f"\nload: first (convert GGUF) {loads['first_load_s']:.1f} s, cached {loads['cached_load_s']:.1f} s, "
+        f"cached without weight folding {loads['cached_load_nofold_s']:.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
     python benchmarks/nll.py [--runs smollm2-135m:8192 gemma3-270m:8192 gemma3-270m:32768]
 
 Each measurement is its own process, so its peak RSS is its own. "chunked" is
-`interp.nll.token_nll` (SDPA, 1024-position query chunks with a KV cache,
+`interp.longctx.token_nll` (SDPA, 1024-position query chunks with a KV cache,
 log-softmax per chunk); "plain" is `model(ids).logits.log_softmax(-1)` on the
 whole sequence, run only where its logits fit in RAM (limit --plain-max-gb).
 The two NLLs are compared where both ran. One document window (KJV, seed 0).
@@ -23,9 +23,9 @@ def child(model: str, tokens: int, mode: str) -> dict:
     import numpy as np
     import torch
 
+    from interp.longctx import token_nll
     from interp.models import cache_dir, load_hf
-    from interp.nll import token_nll
-    from tasks.long_context import LongContextConfig, load_documents, make_windows
+    from interp.tasks.long_context import LongContextConfig, load_documents, make_windows
 
     torch.set_grad_enabled(False)
     name, _, hf, tok = load_hf(model, attn_implementation="sdpa")
@@ -41,9 +41,16 @@ def child(model: str, tokens: int, mode: str) -> dict:
         nll = -lp[:, :-1].gather(-1, x[:, 1:, None])[..., 0]
     secs = time.perf_counter() - t
     np.save(f"/tmp/nll-bench-{name}-{tokens}-{mode}.npy", nll.numpy())
-    return {"model": name, "tokens": tokens, "mode": mode, "seconds": secs, "tokens_per_s": tokens / secs,
-            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-            "mean_nll": float(nll.mean()), "document": win.names[0]}
+    return {
+        "model": name,
+        "tokens": tokens,
+        "mode": mode,
+        "seconds": secs,
+        "tokens_per_s": tokens / secs,
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "mean_nll": float(nll.mean()),
+        "document": win.names[0],
+    }
 
 
 def main() -> int:
@@ -65,18 +72,36 @@ def main() -> int:
         if int(tokens) * vocab.get(model, 0) * 4 * 2 / 2**30 <= a.plain_max_gb:  # logits + log-softmax
             modes.append("plain")
         for mode in modes:
-            out = subprocess.run([sys.executable, __file__, "--child", model, tokens, mode],
-                                 capture_output=True, text=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", model, tokens, mode],
+                capture_output=True,
+                text=True,
+            )
             if out.returncode:
-                rows.append({"model": model, "tokens": int(tokens), "mode": mode, "error": out.stderr[-300:]})
+                rows.append(
+                    {
+                        "model": model,
+                        "tokens": int(tokens),
+                        "mode": mode,
+                        "error": out.stderr[-300:],
+                    }
+                )
             else:
                 rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(json.dumps(rows[-1]), flush=True)
         if len(modes) == 2 and all("error" not in r for r in rows[-2:]):
             c = np.load(f"/tmp/nll-bench-{model}-{tokens}-chunked.npy")
             p = np.load(f"/tmp/nll-bench-{model}-{tokens}-plain.npy")
-            print(json.dumps({"model": model, "tokens": int(tokens), "max_abs_nll_diff": float(np.abs(c - p).max()),
-                              "speed_ratio_plain_over_chunked": rows[-1]["seconds"] / rows[-2]["seconds"]}))
+            print(
+                json.dumps(
+                    {
+                        "model": model,
+                        "tokens": int(tokens),
+                        "max_abs_nll_diff": float(np.abs(c - p).max()),
+                        "speed_ratio_plain_over_chunked": rows[-1]["seconds"] / rows[-2]["seconds"],
+                    }
+                )
+            )
     return 0
 
 

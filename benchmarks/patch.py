@@ -21,8 +21,10 @@ import torch
 
 def main() -> int:
     from interp import load_model
-    from interp.patching import PatchConfig, Site, naive_patch, pair_tokens, run_patching
-    from tasks.arithmetic import ArithmeticConfig, make_pairs
+    from interp.pairs import pair_tokens
+    from interp.patching import PatchConfig, Site, naive_patch
+    from interp.sublayers import run_patching
+    from interp.tasks.arithmetic import ArithmeticConfig, make_pairs
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="smollm2-135m")
@@ -41,11 +43,19 @@ def main() -> int:
     t = time.perf_counter()
     naive = naive_patch(model, batch["clean"], batch["corrupt"], batch["good"], batch["bad"], sites)
     naive_s = time.perf_counter() - t
-    row = {"model": a.model, "pairs": len(kept), "sites": len(sites), "prompt_tokens": int(batch["clean"].shape[1]),
-           "prefix_tokens": fast["prefix_tokens"], "batched_s": fast_s, "naive_s": naive_s,
-           "speedup": naive_s / fast_s, "max_abs_ld_diff": float(np.abs(fast["raw"].ravel() - naive).max()),
-           "threads": torch.get_num_threads(),
-           "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+    row = {
+        "model": a.model,
+        "pairs": len(kept),
+        "sites": len(sites),
+        "prompt_tokens": int(batch["clean"].shape[1]),
+        "prefix_tokens": fast.prefix_tokens,
+        "batched_s": fast_s,
+        "naive_s": naive_s,
+        "speedup": naive_s / fast_s,
+        "max_abs_ld_diff": float(np.abs(fast.raw.ravel() - naive).max()),
+        "threads": torch.get_num_threads(),
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    }
     print(json.dumps(row))
     if a.json:
         with open(a.json, "w") as f:

@@ -13,10 +13,7 @@ import argparse
 
 import torch
 
-TEXT = (
-    "The Neural Turing Machine couples a network to an external memory. "
-    "12+35=47\n405+17=422\n1234+4321="
-)
+TEXT = "The Neural Turing Machine couples a network to an external memory. 12+35=47\n405+17=422\n1234+4321="
 
 
 def verify(name: str) -> dict:
@@ -43,12 +40,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", action="append")
     args = ap.parse_args()
-    print("| model | tokens | max abs log-prob diff (folded) | argmax agrees | max abs diff (raw weights) | argmax agrees |")
+    print(
+        "| model | tokens | max abs log-prob diff (folded) | argmax agrees | max abs diff (raw weights) | argmax agrees |"
+    )
     print("|---|---|---|---|---|---|")
     for name in args.model or ["smollm2-135m", "gemma3-270m"]:
         r = verify(name)
-        print(f"| {r['model']} | {r['tokens']} | {r['folded_max_abs_logprob_diff']:.2e} | {r['folded_argmax_agree']} "
-              f"| {r['raw_max_abs_logprob_diff']:.2e} | {r['raw_argmax_agree']} |", flush=True)
+        print(
+            f"| {r['model']} | {r['tokens']} | {r['folded_max_abs_logprob_diff']:.2e} | {r['folded_argmax_agree']} "
+            f"| {r['raw_max_abs_logprob_diff']:.2e} | {r['raw_argmax_agree']} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

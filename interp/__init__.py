@@ -4,20 +4,28 @@
 >>> model = load_model("smollm2-135m")
 >>> acts = capture(model, ["12+35="], sites=["mlp_out"], layers="all", positions="last")
 >>> acts["mlp_out"].shape        # [n_prompts, n_layers, d_model]
+
+Importing the package changes nothing in the process: the offline switches are
+set when a model is loaded or a command starts.
 """
 
-import interp.offline  # noqa: F401  (first: offline switches before any HF import)
 from interp.capture import Activations, capture, record
 from interp.errors import InterpError
 from interp.models import available_models, load_model
 from interp.names import SITES, hook_names, parse_layers
+from interp.patching import PatchConfig
+from interp.probes.linear import LinearProbe
 from interp.store import ActivationStore, capture_to_disk
+from interp.sublayers import PatchResult, run_patching
 from interp.tokens import TokenMatch
 
 __all__ = [
     "ActivationStore",
     "Activations",
     "InterpError",
+    "LinearProbe",
+    "PatchConfig",
+    "PatchResult",
     "SITES",
     "TokenMatch",
     "available_models",
@@ -27,4 +35,5 @@ __all__ = [
     "load_model",
     "parse_layers",
     "record",
+    "run_patching",
 ]

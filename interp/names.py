@@ -30,6 +30,7 @@ class HookedModel(Protocol):
     """Anything with TransformerLens hook points: a TransformerBridge, an NTM, ..."""
 
     hook_dict: dict
+
     def hooks(self, fwd_hooks=..., bwd_hooks=..., reset_hooks_end=..., clear_contexts=...): ...
 
 
@@ -95,8 +96,3 @@ def check_names(model: HookedModel, names: Iterable[str]) -> None:
             f"{type(model).__name__} has no hook {missing[0]!r}"
             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
         )
-
-
-def layer_of(name: str) -> int | None:
-    m = re.match(r"blocks\.(\d+)\.", name)
-    return int(m.group(1)) if m else None

@@ -1,10 +1,13 @@
 """Offline switches: the toolkit never touches the network at run time.
 
-Imported first by `interp/__init__.py`, before anything imports huggingface_hub,
-because huggingface_hub reads these variables once, at its own import.
+`go_offline()` is called when a model is resolved and when a command starts,
+not on import: importing `interp` changes nothing in a researcher's process.
+huggingface_hub reads HF_HUB_OFFLINE once, at its own import, so an already
+imported hub module has its constant flipped too.
 """
 
 import os
+import sys
 
 SWITCHES = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
@@ -12,14 +15,6 @@ SWITCHES = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFF
 def go_offline() -> None:
     os.environ.update(SWITCHES)
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    try:  # already imported by the caller: flip the constant it read at import.
-        import sys
-
-        hub_constants = sys.modules.get("huggingface_hub.constants")
-        if hub_constants is not None:
-            hub_constants.HF_HUB_OFFLINE = True
-    except Exception:  # pragma: no cover - best effort only
-        pass
-
-
-go_offline()
+    hub_constants = sys.modules.get("huggingface_hub.constants")
+    if hub_constants is not None:
+        hub_constants.HF_HUB_OFFLINE = True

@@ -12,7 +12,8 @@ Three things make the grid cheap without changing a number:
 - only two logits per row are needed, so the forward stops at the unembedding
   input and takes two columns of W_U instead of the full vocabulary;
 - several sites run in one forward, each on its own copy of the batch.
-`naive_patch` is the plain loop (one full forward per site) they are tested against.
+`naive_patch` is the plain loop (one full forward per site) they are tested against;
+`interp.sublayers.run_patching` runs the whole grid.
 """
 
 from __future__ import annotations
@@ -25,16 +26,17 @@ import numpy as np
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from interp.kv import PrefixCache
 from interp.selfcheck import agree
 
-SITES = ("attn_out", "mlp_out")
+SUBLAYERS = ("attn_out", "mlp_out")  # the sites patching replaces
 
 
 @dataclass(frozen=True)
 class PatchConfig:
-    sites: tuple[str, ...] = SITES
+    sites: tuple[str, ...] = SUBLAYERS
     per_position: bool = True  # also patch each prompt position separately
     ablations: bool = True  # zero- and mean-ablation of each sublayer on the clean prompts
     rows_per_forward: int = 512  # batch rows per patched forward (sites x prompts)
@@ -69,14 +71,21 @@ class Patcher:
     """Clean/corrupted token batches of one length, and the answer tokens to compare."""
 
     @torch.no_grad()
-    def __init__(self, model, clean: Int[Tensor, "n pos"], corrupt: Int[Tensor, "n pos"],
-                 good: Int[Tensor, " n"], bad: Int[Tensor, " n"]):
+    def __init__(
+        self,
+        model,
+        clean: Int[Tensor, "n pos"],
+        corrupt: Int[Tensor, "n pos"],
+        good: Int[Tensor, " n"],
+        bad: Int[Tensor, " n"],
+    ):
         if clean.shape != corrupt.shape:
-            raise ValueError(f"clean and corrupted batches differ in shape: {tuple(clean.shape)} vs "
-                             f"{tuple(corrupt.shape)}")
+            raise ValueError(
+                f"clean and corrupted batches differ in shape: {tuple(clean.shape)} vs {tuple(corrupt.shape)}"
+            )
         self.model, self.n = model, clean.shape[0]
         self.P = common_prefix(torch.cat([clean, corrupt]).tolist())
-        self.clean, self.corrupt = clean[:, self.P:], corrupt[:, self.P:]  # [n, S]
+        self.clean, self.corrupt = clean[:, self.P :], corrupt[:, self.P :]  # [n, S]
         self.S = self.clean.shape[1]
         W_U, b_U = model.W_U, getattr(model, "b_U", None)
         self.w_good, self.w_bad = W_U[:, good].T, W_U[:, bad].T
@@ -93,7 +102,13 @@ class Patcher:
         k = min(rows, self.n)
         fast = self.forward(self.clean[:k], copies_of=k)
         plain = self._run(clean[:k], [], None, k)
-        agree("patching from the shared prefix's KV cache: logit difference", fast, plain, atol=1e-3, rtol=1e-4)
+        agree(
+            "patching from the shared prefix's KV cache: logit difference",
+            fast,
+            plain,
+            atol=1e-3,
+            rtol=1e-4,
+        )
 
     def _ld(self, x: Float[Tensor, "rows d"], copies: int, n: int) -> Float[Tensor, " rows"]:
         """Logit difference (clean answer - corrupted answer) from the unembedding input at the last position."""
@@ -101,12 +116,19 @@ class Patcher:
         good = (x * rep(self.w_good)).sum(-1) + rep(self.b_good)
         bad = (x * rep(self.w_bad)).sum(-1) + rep(self.b_bad)
         if self.cap:
-            good, bad = torch.tanh(good / self.cap) * self.cap, torch.tanh(bad / self.cap) * self.cap
+            good, bad = (
+                torch.tanh(good / self.cap) * self.cap,
+                torch.tanh(bad / self.cap) * self.cap,
+            )
         return good - bad
 
     @torch.no_grad()
-    def forward(self, ids: Int[Tensor, "rows S"], hooks: list[tuple[str, Callable]] = (),
-                copies_of: int | None = None) -> Float[Tensor, " rows"]:
+    def forward(
+        self,
+        ids: Int[Tensor, "rows S"],
+        hooks: list[tuple[str, Callable]] = (),
+        copies_of: int | None = None,
+    ) -> Float[Tensor, " rows"]:
         """Per-row LD for suffix ids continuing the shared prefix; rows are copies of the n pairs
         (or of the first `copies_of` pairs)."""
         n = copies_of or self.n
@@ -140,11 +162,15 @@ class Patcher:
         return acts
 
     @torch.no_grad()
-    def sweep(self, base: Int[Tensor, "n S"], sites: list[Site], source: Callable[[Site], Tensor],
-              rows_per_forward: int = 512, progress: bool | None = None) -> Float[np.ndarray, " sites"]:
+    def sweep(
+        self,
+        base: Int[Tensor, "n S"],
+        sites: list[Site],
+        source: Callable[[Site], Tensor],
+        rows_per_forward: int = 512,
+        progress: bool | None = None,
+    ) -> Float[np.ndarray, " sites"]:
         """Mean LD over prompts with each site's output replaced by `source(site)` (broadcast to [n, S, d])."""
-        from tqdm.auto import tqdm
-
         k = max(1, rows_per_forward // self.n)
         out = []
         groups = [sites[i : i + k] for i in range(0, len(sites), k)]
@@ -175,53 +201,16 @@ class Patcher:
 
 
 @torch.no_grad()
-def run_patching(model, clean, corrupt, good, bad, cfg: PatchConfig = PatchConfig(),
-                 progress: bool | None = None) -> dict:
-    """The sublayer grid, per-position effects, ablations and activation statistics as plain arrays."""
-    L = model.cfg.n_layers
-    p = Patcher(model, clean, corrupt, good, bad)
-    names = [Site(k, layer).hook for k in cfg.sites for layer in range(L)]
-    clean_acts = p.activations(p.clean, names)
-    ld_clean = p.forward(p.clean).numpy()
-    ld_corrupt = p.forward(p.corrupt).numpy()
-    lc, lk = float(ld_clean.mean()), float(ld_corrupt.mean())
-    denom = lc - lk
-    norm = lambda v: (np.asarray(v) - lk) / denom if denom else np.full(np.shape(v), np.nan)  # noqa: E731
-
-    layer_sites = [Site(k, layer) for k in cfg.sites for layer in range(L)]
-    clean_src = lambda s: clean_acts[s.hook]  # noqa: E731
-    sites = layer_sites + ([Site(k, layer, q) for k in cfg.sites for layer in range(L) for q in range(p.S)]
-                           if cfg.per_position else [])
-    ld = p.sweep(p.corrupt, sites, clean_src, cfg.rows_per_forward, progress)
-    K = len(cfg.sites)
-    res = {
-        "sites": list(cfg.sites), "n_layers": L, "n_pairs": p.n, "prefix_tokens": p.P, "suffix_tokens": p.S,
-        "ld_clean": lc, "ld_corrupt": lk, "ld_clean_per_pair": ld_clean, "ld_corrupt_per_pair": ld_corrupt,
-        "raw": ld[: K * L].reshape(K, L), "effect": norm(ld[: K * L].reshape(K, L)),
-    }
-    if cfg.per_position:
-        res["raw_pos"] = ld[K * L :].reshape(K, L, p.S)
-        res["effect_pos"] = norm(res["raw_pos"])
-    if cfg.ablations:
-        zero = lambda s: torch.zeros(1, 1, 1)  # noqa: E731
-        mean = lambda s: clean_acts[s.hook].mean(0, keepdim=True)  # noqa: E731  [1, S, d]: per-position mean
-        res["zero_ablation"] = norm(p.sweep(p.clean, layer_sites, zero, cfg.rows_per_forward, progress)).reshape(K, L)
-        res["mean_ablation"] = norm(p.sweep(p.clean, layer_sites, mean, cfg.rows_per_forward, progress)).reshape(K, L)
-    stack = torch.stack([clean_acts[n] for n in names]).view(K, L, p.n, p.S, -1)
-    res["act_norm"] = stack.norm(dim=-1).mean(2).numpy()  # [site, layer, pos]
-    res["act_mean_abs"] = stack.abs().mean((2, 4)).numpy()
-    return res
-
-
-@torch.no_grad()
-def naive_patch(model, clean: Int[Tensor, "n pos"], corrupt: Int[Tensor, "n pos"], good, bad,
-                sites: list[Site]) -> Float[np.ndarray, " sites"]:
+def naive_patch(
+    model, clean: Int[Tensor, "n pos"], corrupt: Int[Tensor, "n pos"], good, bad, sites: list[Site]
+) -> Float[np.ndarray, " sites"]:
     """Reference: one full forward of the whole corrupted prompts per site, full logits. Slow, plain."""
     _, cache = model.run_with_cache(clean, names_filter=lambda n: n.endswith(("hook_attn_out", "hook_mlp_out")))
     P = common_prefix(torch.cat([clean, corrupt]).tolist())
     rows = torch.arange(len(clean))
     out = []
     for s in sites:
+
         def hook(x, hook, s=s):
             x = x.clone()
             if s.pos is None:
@@ -233,41 +222,3 @@ def naive_patch(model, clean: Int[Tensor, "n pos"], corrupt: Int[Tensor, "n pos"
         logits = model.run_with_hooks(corrupt, fwd_hooks=[(s.hook, hook)])[:, -1]
         out.append(float((logits[rows, good] - logits[rows, bad]).mean()))
     return np.array(out)
-
-
-def pair_tokens(model, pairs) -> tuple[dict[str, Tensor], Int[np.ndarray, " kept"]]:
-    """Token batches for `tasks.arithmetic.Pairs`: clean, corrupt, good/bad answer-token ids.
-
-    Pairs whose two prompts tokenise to different lengths, or whose answers share a first
-    token, cannot be patched position by position; they are dropped and the kept indices returned.
-    """
-    from interp.errors import InterpError
-    from interp.tokens import tokenize
-
-    answers = [str(a) for a in pairs.answer]
-    answers_c = [str(a) for a in pairs.answer_corrupt]
-    if pairs.cfg.pad:  # the answer as the padded format writes it
-        answers = [pairs.cfg.format(int(x), int(y), int(z))[len(pairs.cfg.format(int(x), int(y))):-1]
-                   for x, y, z in zip(pairs.a, pairs.b, pairs.answer, strict=True)]
-        answers_c = [pairs.cfg.format(int(x), int(y), int(z))[len(pairs.cfg.format(int(x), int(y))):-1]
-                     for x, y, z in zip(pairs.a_corrupt, pairs.b, pairs.answer_corrupt, strict=True)]
-    c = tokenize(model, pairs.clean).ids
-    k = tokenize(model, pairs.corrupt).ids
-    cg = tokenize(model, [p + a for p, a in zip(pairs.clean, answers, strict=True)]).ids
-    kb = tokenize(model, [p + a for p, a in zip(pairs.corrupt, answers_c, strict=True)]).ids
-    rows = []
-    for i in range(len(c)):
-        if len(c[i]) != len(k[i]) or cg[i][: len(c[i])] != c[i] or kb[i][: len(k[i])] != k[i]:
-            continue
-        good, bad = cg[i][len(c[i])], kb[i][len(k[i])]
-        if good != bad:
-            rows.append(i)
-    if not rows:
-        raise InterpError("no clean/corrupted pair tokenises to equal lengths with different answer tokens")
-    lengths = np.array([len(c[i]) for i in rows])
-    mode = np.bincount(lengths).argmax()
-    rows = [i for i, n in zip(rows, lengths, strict=True) if n == mode]  # one length: positions line up
-    batch = {"clean": torch.tensor([c[i] for i in rows]), "corrupt": torch.tensor([k[i] for i in rows]),
-             "good": torch.tensor([cg[i][len(c[i])] for i in rows]),
-             "bad": torch.tensor([kb[i][len(k[i])] for i in rows])}
-    return batch, np.array(rows)

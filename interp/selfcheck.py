@@ -8,26 +8,15 @@ way and calls `agree`, which raises `InterpError` naming both numbers.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 import torch
 from torch import Tensor
 
 from interp.errors import InterpError
+from interp.versions import describe
 
 
 class SelfCheckError(InterpError):
     """A fast path disagreed with its plain computation: nothing computed by it can be trusted."""
-
-
-def _versions() -> str:
-    out = []
-    for pkg in ("transformers", "transformer-lens", "torch"):
-        try:
-            out.append(f"{pkg} {version(pkg)}")
-        except PackageNotFoundError:
-            pass
-    return ", ".join(out)
 
 
 def agree(what: str, fast: Tensor, plain: Tensor, atol: float, rtol: float = 0.0) -> float:
@@ -46,6 +35,6 @@ def agree(what: str, fast: Tensor, plain: Tensor, atol: float, rtol: float = 0.0
         raise SelfCheckError(
             f"{what}: the fast path gives {fast.flatten()[i].item():.6g} where the plain computation gives "
             f"{plain.flatten()[i].item():.6g} (|diff| {diff.flatten()[i].item():.3g} over tolerance "
-            f"{atol + rtol * abs(plain.flatten()[i].item()):.3g}); refusing to go on ({_versions()})"
+            f"{atol + rtol * abs(plain.flatten()[i].item()):.3g}); refusing to go on ({describe()})"
         )
     return float(diff.max()) if fast.numel() else 0.0

@@ -29,6 +29,18 @@ from interp.tokens import Inputs, Positions
 _META = "meta.json"
 
 
+def _check_folder(out: Path, meta: dict) -> None:
+    """Resume a capture with the same meta (removing a killed run's partial shard), or refuse the folder."""
+    if (out / _META).exists():
+        if json.loads((out / _META).read_text()) != meta:
+            raise InterpError(f"{out} holds a different capture; choose another folder or delete it")
+        remove_partials(out)
+    elif out.exists() and not out.is_dir():
+        raise InterpError(f"{out} is a file, not a folder; choose an empty folder")
+    elif out.exists() and any(out.iterdir()):
+        raise InterpError(f"{out} is not empty and holds no capture; choose an empty folder")
+
+
 def capture_to_disk(
     model,
     inputs: Inputs,
@@ -62,33 +74,39 @@ def capture_to_disk(
         "dtype": str(dtype),
         "model": getattr(getattr(model, "interp_info", None), "name", type(model).__name__),
     }
-    meta_path = out / _META
-    if meta_path.exists():
-        old = json.loads(meta_path.read_text())
-        if old != meta:
-            raise InterpError(f"{out} holds a different capture; choose another folder or delete it")
-        remove_partials(out)  # shards a killed run was writing
-    elif out.exists() and not out.is_dir():
-        raise InterpError(f"{out} is a file, not a folder; choose an empty folder")
-    elif out.exists() and any(out.iterdir()):
-        raise InterpError(f"{out} is not empty and holds no capture; choose an empty folder")
+    _check_folder(out, meta)
 
     starts = range(0, n, shard_size)
-    for k, start in enumerate(tqdm(starts, desc="shards", unit="shard", disable=None if progress is None else not progress)):
+    for k, start in enumerate(
+        tqdm(starts, desc="shards", unit="shard", disable=None if progress is None else not progress)
+    ):
         path = out / f"shard-{k:05d}.safetensors"
         if path.exists():
             continue  # finished by an earlier run
         chunk = inputs[start : start + shard_size]
         sliceable = isinstance(positions, (Tensor, np.ndarray, list, tuple))
         pos_chunk = positions[start : start + shard_size] if sliceable else positions
-        acts = capture(model, chunk, names, sites=sites, layers=layers, positions=pos_chunk,
-                       batch_size=batch_size, dtype=dtype, progress=False)
-        data = save({key: t.contiguous() for key, t in acts.items()})
-        if not meta_path.exists():  # the folder appears only once there is a shard to put in it
-            out.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(meta_path, json.dumps(meta, indent=1))
-        atomic_write_bytes(path, data)
+        acts = capture(
+            model,
+            chunk,
+            names,
+            sites=sites,
+            layers=layers,
+            positions=pos_chunk,
+            batch_size=batch_size,
+            dtype=dtype,
+            progress=False,
+        )
+        _write_shard(out, meta, path, acts)
     return ActivationStore(out)
+
+
+def _write_shard(out: Path, meta: dict, path: Path, acts: dict[str, Tensor]) -> None:
+    data = save({key: t.contiguous() for key, t in acts.items()})
+    if not (out / _META).exists():  # the folder appears only once there is a shard to put in it
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / _META, json.dumps(meta, indent=1))
+    atomic_write_bytes(path, data)
 
 
 class ActivationStore:

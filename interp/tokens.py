@@ -17,6 +17,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from interp.errors import InterpError
+from interp.models import model_info
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,6 @@ def tokenize(model, inputs: Inputs, prepend_bos: bool | None = None) -> Tokenize
             if tok is None:
                 raise InterpError("this model has no tokenizer: pass token ids instead of strings")
             if prepend_bos is None:
-                from interp.models import model_info
-
                 prepend_bos = model_info(model).prepend_bos
             enc = tok(inputs, add_special_tokens=False)["input_ids"]
             bos = [tok.bos_token_id] if prepend_bos and tok.bos_token_id is not None else []
@@ -73,9 +72,7 @@ def tokenize(model, inputs: Inputs, prepend_bos: bool | None = None) -> Tokenize
         too_long = [i for i, row in enumerate(ids) if len(row) > n_ctx]
         if too_long:
             i = too_long[0]
-            raise InterpError(
-                f"input {i} has {len(ids[i])} tokens, longer than the model's context of {n_ctx}"
-            )
+            raise InterpError(f"input {i} has {len(ids[i])} tokens, longer than the model's context of {n_ctx}")
     return Tokenized(ids)
 
 
@@ -120,6 +117,4 @@ def _match(model, row: list[int], rule: TokenMatch, i: int) -> int:
     try:
         return hits[rule.occurrence]
     except IndexError:
-        raise InterpError(
-            f"input {i} has {len(hits)} tokens {rule.text!r}, no occurrence {rule.occurrence}"
-        ) from None
+        raise InterpError(f"input {i} has {len(hits)} tokens {rule.text!r}, no occurrence {rule.occurrence}") from None

@@ -63,7 +63,10 @@ def fit_batched(
     tol: float = 1e-6,
     history: int = 10,
 ) -> BatchedProbes:
-    """Fit p x t probes: feature set p (a layer and site) is shared by its t targets."""
+    """Fit p x t probes: feature set p (a layer and site) is shared by its t targets.
+
+    Long because the batched L-BFGS (two-loop recursion, per-probe Armijo search) reads best in one piece.
+    """
     X = X.float()
     p, n, d = X.shape
     t = y.shape[2]
@@ -121,8 +124,10 @@ def fit_batched(
         slope = _dot(g, direction)
         uphill = slope >= 0  # lost curvature: restart from steepest descent
         if uphill.any():
-            direction = tuple(torch.where(m, -gi, di) for m, gi, di in zip(
-                (uphill[:, None, :, None], uphill[..., None]), g, direction, strict=True))
+            direction = tuple(
+                torch.where(m, -gi, di)
+                for m, gi, di in zip((uphill[:, None, :, None], uphill[..., None]), g, direction, strict=True)
+            )
             slope = _dot(g, direction)
         # Backtracking Armijo line search with a step per probe.
         step = torch.ones(p, t)

@@ -36,8 +36,7 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         self.mean_ = X.mean(axis=0)
         scale = X.std(axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
-        self.lr_ = LogisticRegression(C=self.C, tol=self.tol, max_iter=self.max_iter,
-                                      random_state=self.random_state)
+        self.lr_ = LogisticRegression(C=self.C, tol=self.tol, max_iter=self.max_iter, random_state=self.random_state)
         self.lr_.fit((X - self.mean_) / self.scale_, y)
         self.classes_ = self.lr_.classes_
         self.n_iter_ = self.lr_.n_iter_
@@ -73,8 +72,14 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         """Weights as .npz plus a JSON sidecar with parameters and caller metadata."""
         check_is_fitted(self)
         path = Path(path)
-        np.savez(path.with_suffix(".npz"), mean=self.mean_, scale=self.scale_, coef=self.lr_.coef_,
-                 intercept=self.lr_.intercept_, classes=self.classes_)
+        np.savez(
+            path.with_suffix(".npz"),
+            mean=self.mean_,
+            scale=self.scale_,
+            coef=self.lr_.coef_,
+            intercept=self.lr_.intercept_,
+            classes=self.classes_,
+        )
         meta = {"params": self.get_params(), "n_features": int(self.n_features_in_), **metadata}
         path.with_suffix(".json").write_text(json.dumps(meta, indent=1, default=str))
 

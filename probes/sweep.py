@@ -18,8 +18,8 @@ from jaxtyping import Float, Int
 from sklearn.model_selection import KFold, StratifiedKFold
 from tqdm.auto import tqdm
 
-from probes.batched import fit_batched
-from probes.linear import LinearProbe
+from interp.probes.batched import fit_batched
+from interp.probes.linear import LinearProbe
 
 
 @dataclass(frozen=True)
@@ -116,8 +116,11 @@ def sweep(
     X = X.permute(0, 2, 1, 3).reshape(len(sites) * len(layers), n, -1)  # [p, n, d]
     T = len(targets)
     majority = np.zeros(T)
-    bar = tqdm(total=len(folds) * (1 if cfg.method == "torch" else X.shape[0] * 2 * T),
-               desc=f"probes ({cfg.method})", disable=None if progress is None else not progress)
+    bar = tqdm(
+        total=len(folds) * (1 if cfg.method == "torch" else X.shape[0] * 2 * T),
+        desc=f"probes ({cfg.method})",
+        disable=None if progress is None else not progress,
+    )
     for f, (tr, te) in enumerate(folds):
         for j, t in enumerate(targets):
             vals, counts = np.unique(labels[t][tr], return_counts=True)
@@ -141,4 +144,3 @@ def sweep(
     bar.close()
     chance = np.array([1 / len(np.unique(labels[t])) for t in targets])
     return ProbeResults(sites, layers, targets, acc, ctl, majority, chance, config=asdict(cfg))
-

@@ -29,17 +29,27 @@ def digit_scale_heatmap(
     lim = float(np.nanmax(np.abs(values))) if diverging else 1.0
     fig = go.Figure(
         go.Heatmap(
-            z=values, x=layers, y=scales, text=text, customdata=custom,
+            z=values,
+            x=layers,
+            y=scales,
+            text=text,
+            customdata=custom,
             colorscale=DIVERGING if diverging else SEQUENTIAL,
-            zmin=-lim if diverging else 0.0, zmax=lim, zmid=0.0 if diverging else None,
+            zmin=-lim if diverging else 0.0,
+            zmax=lim,
+            zmid=0.0 if diverging else None,
             colorbar={"title": {"text": colorbar}},
             hovertemplate=hover + "<extra></extra>",
         )
     )
     fig.update_layout(
-        title=title, xaxis_title="layer", yaxis_title="Digit Scale",
+        title=title,
+        xaxis_title="layer",
+        yaxis_title="Digit Scale",
         yaxis={"tickmode": "array", "tickvals": scales, "autorange": "reversed"},
-        xaxis={"dtick": 2 if len(layers) > 12 else 1}, height=320, margin={"t": 60, "b": 50},
+        xaxis={"dtick": 2 if len(layers) > 12 else 1},
+        height=320,
+        margin={"t": 60, "b": 50},
     )
     return fig
 
@@ -60,13 +70,34 @@ def nll_curves(
         mean = cum[:, idx].mean(0)
         se = cum[:, idx].std(0, ddof=1) / np.sqrt(len(cum)) if len(cum) > 1 else np.zeros_like(mean)
         colour = palette[i % len(palette)]
-        fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([mean + se, (mean - se)[::-1]]),
-                                 fill="toself", fillcolor=colour, opacity=0.2, line={"width": 0},
-                                 hoverinfo="skip", showlegend=False))
-        fig.add_trace(go.Scatter(x=x, y=mean, name=f"{name} ({len(cum)} docs)", line={"color": colour},
-                                 hovertemplate=name + "<br>position %{x}<br>cum. NLL %{y:.3f} nats<extra></extra>"))
-    fig.update_layout(title=title, xaxis_title="token position", yaxis_title="cumulative average NLL (nats)",
-                      xaxis_type="log", height=420)
+        fig.add_trace(
+            go.Scatter(
+                x=np.concatenate([x, x[::-1]]),
+                y=np.concatenate([mean + se, (mean - se)[::-1]]),
+                fill="toself",
+                fillcolor=colour,
+                opacity=0.2,
+                line={"width": 0},
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=mean,
+                name=f"{name} ({len(cum)} docs)",
+                line={"color": colour},
+                hovertemplate=name + "<br>position %{x}<br>cum. NLL %{y:.3f} nats<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=title,
+        xaxis_title="token position",
+        yaxis_title="cumulative average NLL (nats)",
+        xaxis_type="log",
+        height=420,
+    )
     return fig
 
 
@@ -84,17 +115,26 @@ def layer_position_heatmap(
     lim = float(np.nanmax(np.abs(values))) if diverging and np.isfinite(values).any() else None
     fig = go.Figure(
         go.Heatmap(
-            z=values, x=[str(b) for b in buckets], y=layers,
+            z=values,
+            x=[str(b) for b in buckets],
+            y=layers,
             colorscale=DIVERGING if diverging else SEQUENTIAL,
-            zmin=-lim if lim else (0.0 if zmax is not None else None), zmax=lim or zmax,
+            zmin=-lim if lim else (0.0 if zmax is not None else None),
+            zmax=lim or zmax,
             zmid=0.0 if diverging else None,
             colorbar={"title": {"text": colorbar}},
             hovertemplate="layer %{y}<br>positions %{x}<br>" + colorbar + " %{z:.4g}<extra></extra>",
         )
     )
-    fig.update_layout(title=title, xaxis_title="token position (bucket)", yaxis_title="layer",
-                      xaxis={"type": "category"}, yaxis={"autorange": "reversed"},
-                      height=max(300, 16 * len(layers) + 120), margin={"t": 60, "b": 50})
+    fig.update_layout(
+        title=title,
+        xaxis_title="token position (bucket)",
+        yaxis_title="layer",
+        xaxis={"type": "category"},
+        yaxis={"autorange": "reversed"},
+        height=max(300, 16 * len(layers) + 120),
+        margin={"t": 60, "b": 50},
+    )
     return fig
 
 
@@ -117,71 +157,41 @@ def sublayer_grid(
     number = np.stack([np.arange(L) * 2 + (2 if s == "mlp_out" else 1) for s in order])
     label = {"mlp_out": "MLP", "attn_out": "ATT"}
     lim = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
-    fig = go.Figure(go.Heatmap(
-        z=z, x=list(range(L)), y=[label[s] for s in order], text=number.astype(str), texttemplate="%{text}",
-        customdata=number, colorscale=DIVERGING, zmid=0.0, zmin=-lim, zmax=lim, xgap=2, ygap=2,
-        colorbar={"title": {"text": colorbar}},
-        hovertemplate="%{y} of layer %{x} (sublayer %{customdata})<br>" + colorbar + " %{z:.3f}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=list(range(L)),
+            y=[label[s] for s in order],
+            text=number.astype(str),
+            texttemplate="%{text}",
+            customdata=number,
+            colorscale=DIVERGING,
+            zmid=0.0,
+            zmin=-lim,
+            zmax=lim,
+            xgap=2,
+            ygap=2,
+            colorbar={"title": {"text": colorbar}},
+            hovertemplate="%{y} of layer %{x} (sublayer %{customdata})<br>" + colorbar + " %{z:.3f}<extra></extra>",
+        )
+    )
     colour = {"mlp_out": "#1f4fd6", "attn_out": "#d62728"}
     for r, s in enumerate(order):
         for layer in np.flatnonzero(z[r] >= threshold):
-            fig.add_shape(type="rect", x0=layer - 0.5, x1=layer + 0.5, y0=r - 0.5, y1=r + 0.5,
-                          line={"color": colour[s], "width": 3})
+            fig.add_shape(
+                type="rect",
+                x0=layer - 0.5,
+                x1=layer + 0.5,
+                y0=r - 0.5,
+                y1=r + 0.5,
+                line={"color": colour[s], "width": 3},
+            )
     note = f" (outlined: effect ≥ {threshold:g})" if np.isfinite(threshold) else ""
-    fig.update_layout(title=title + note, xaxis_title="layer",
-                      yaxis={"autorange": "reversed"}, height=260, margin={"t": 60, "b": 50})
-    return fig
-
-
-def sequence_rows(rows: dict[str, Float[np.ndarray, "t c"]], title: str) -> go.Figure:
-    """Stacked heatmaps sharing a time axis (e.g. Targets, NTM outputs, LSTM outputs); channels on y, 0-1 colour."""
-    from plotly.subplots import make_subplots
-
-    names = list(rows)
-    fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, subplot_titles=names, vertical_spacing=0.08)
-    for i, name in enumerate(names, 1):
-        v = np.asarray(rows[name], dtype=float).T  # [channel, time]
-        fig.add_trace(go.Heatmap(z=v, zmin=0, zmax=1, colorscale="Jet", showscale=i == 1,
-                                 colorbar={"title": {"text": "value"}},
-                                 hovertemplate=name + "<br>time %{x}<br>channel %{y}<br>value %{z:.3f}<extra></extra>"),
-                      row=i, col=1)
-        fig.update_yaxes(title_text="channel", row=i, col=1)
-    fig.update_xaxes(title_text="time", row=len(names), col=1)
-    fig.update_layout(title=title, height=120 + 110 * len(names), margin={"t": 80, "b": 50})
-    return fig
-
-
-def prediction_rows(rows: dict[str, Float[np.ndarray, " t"]], title: str) -> go.Figure:
-    """One row per predictor of P(next bit = 1) over time (Input / Optimal / NTM / LSTM), grey scale."""
-    names = list(rows)
-    z = np.stack([np.asarray(rows[n], dtype=float) for n in names])
-    fig = go.Figure(go.Heatmap(z=z, y=names, zmin=0, zmax=1, colorscale="Greys",
-                               colorbar={"title": {"text": "P(next bit = 1)"}},
-                               hovertemplate="%{y}<br>time %{x}<br>%{z:.3f}<extra></extra>"))
-    fig.update_layout(title=title, xaxis_title="time", yaxis={"autorange": "reversed"}, height=300,
-                      margin={"t": 60, "b": 50})
-    return fig
-
-
-def cost_curves(x: list | dict, curves: dict[str, list[float]], title: str, xaxis: str,
-                yaxis: str = "cost (bits per sequence)", log_y: bool = True) -> go.Figure:
-    """Lines of cost against x (sequence length, training sequences ...), one per model."""
-    fig = go.Figure()
-    for name, y in curves.items():
-        fx = x[name] if isinstance(x, dict) else x
-        fig.add_trace(go.Scatter(x=fx, y=y, name=name, mode="lines+markers" if len(y) < 30 else "lines",
-                                 hovertemplate=name + "<br>" + xaxis + " %{x}<br>%{y:.4g}<extra></extra>"))
-    fig.update_layout(title=title, xaxis_title=xaxis, yaxis_title=yaxis, yaxis_type="log" if log_y else None,
-                      height=380)
-    return fig
-
-
-def weighting_heatmap(w: Float[np.ndarray, "t N"], title: str) -> go.Figure:
-    """An NTM head's weighting over memory locations through time."""
-    w = np.asarray(w, dtype=float)
-    fig = go.Figure(go.Heatmap(z=w.T, zmin=0, zmax=1, colorscale="Greys", colorbar={"title": {"text": "weight"}},
-                               hovertemplate="time %{x}<br>location %{y}<br>weight %{z:.3f}<extra></extra>"))
-    fig.update_layout(title=title, xaxis_title="time", yaxis_title="memory location", height=380,
-                      margin={"t": 60, "b": 50})
+    fig.update_layout(
+        title=title + note,
+        xaxis_title="layer",
+        yaxis={"autorange": "reversed"},
+        height=260,
+        margin={"t": 60, "b": 50},
+    )
     return fig

@@ -63,7 +63,7 @@ class Problems:
         return len(self.prompts)
 
 
-def _operands(rng: np.random.Generator, cfg: ArithmeticConfig, n: int) -> Int[np.ndarray, " n"]:
+def operands(rng: np.random.Generator, cfg: ArithmeticConfig, n: int) -> Int[np.ndarray, " n"]:
     """Length uniform in the range, then value uniform among numbers of that length."""
     lengths = rng.integers(cfg.digits[0], cfg.digits[1] + 1, size=n)
     lo = np.where(lengths == 1, 0, 10 ** (lengths - 1))
@@ -71,7 +71,7 @@ def _operands(rng: np.random.Generator, cfg: ArithmeticConfig, n: int) -> Int[np
 
 
 def _pairs(rng, cfg, n):
-    a, b = _operands(rng, cfg, n), _operands(rng, cfg, n)
+    a, b = operands(rng, cfg, n), operands(rng, cfg, n)
     if cfg.op == "sub":  # keep answers non-negative: a is the larger operand
         a, b = np.maximum(a, b), np.minimum(a, b)
     ans = {"add": a + b, "sub": a - b, "mul": a * b}[cfg.op]
@@ -131,8 +131,13 @@ def to_dataset(problems: Problems):
     from datasets import Dataset
 
     ds = Dataset.from_dict(
-        {"prompt": problems.prompts, "a": problems.a, "b": problems.b, "answer": problems.answer,
-         **problems.labels}
+        {
+            "prompt": problems.prompts,
+            "a": problems.a,
+            "b": problems.b,
+            "answer": problems.answer,
+            **problems.labels,
+        }
     )
     cfg = asdict(problems.cfg) | {"seed": problems.seed}
     ds.info.description = repr(cfg)
@@ -186,7 +191,14 @@ def make_pairs(cfg: ArithmeticConfig, seed: int) -> Pairs:
     if len(rows) < cfg.n:
         raise ValueError(f"could not build {cfg.n} pairs whose answers start differently for {cfg}")
     a, a2, b = (np.array(v) for v in zip(*rows, strict=True))
-    return Pairs(cfg, seed, a, a2, b,
-                 [prefix + cfg.format(int(x), int(y)) for x, y in zip(a, b, strict=True)],
-                 [prefix + cfg.format(int(x), int(y)) for x, y in zip(a2, b, strict=True)],
-                 f(a, b), f(a2, b))
+    return Pairs(
+        cfg,
+        seed,
+        a,
+        a2,
+        b,
+        [prefix + cfg.format(int(x), int(y)) for x, y in zip(a, b, strict=True)],
+        [prefix + cfg.format(int(x), int(y)) for x, y in zip(a2, b, strict=True)],
+        f(a, b),
+        f(a2, b),
+    )

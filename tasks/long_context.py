@@ -29,7 +29,11 @@ import numpy as np
 from jaxtyping import Int
 
 BUILTIN_SOURCES = ("kjv", "jargon", "gnu-standards")
-_DEBS = {"kjv": ("bible-kjv-text", "bible-kjv"), "jargon": ("jargon",), "gnu-standards": ("gnu-standards",)}
+_DEBS = {
+    "kjv": ("bible-kjv-text", "bible-kjv"),
+    "jargon": ("jargon",),
+    "gnu-standards": ("gnu-standards",),
+}
 
 
 class TextSourceError(ValueError):
@@ -59,8 +63,12 @@ class Windows:
 
 def _debian_root(packages: tuple[str, ...], cache: Path) -> Path:
     """A folder holding the packages' files: / if installed, else unpacked into the cache."""
-    probe = {"bible-kjv-text": "usr/lib/bible.data", "jargon": "usr/share/info/jargon.info.gz",
-             "gnu-standards": "usr/share/doc/gnu-standards/standards.text.gz", "bible-kjv": "usr/bin/bible"}
+    probe = {
+        "bible-kjv-text": "usr/lib/bible.data",
+        "jargon": "usr/share/info/jargon.info.gz",
+        "gnu-standards": "usr/share/doc/gnu-standards/standards.text.gz",
+        "bible-kjv": "usr/bin/bible",
+    }
     if all((Path("/") / probe[p]).exists() for p in packages):
         return Path("/")
     final = cache / "debian" / "+".join(packages)
@@ -71,11 +79,18 @@ def _debian_root(packages: tuple[str, ...], cache: Path) -> Path:
     try:
         for p in packages:
             try:
-                subprocess.run(["apt-get", "download", p], cwd=tmp, check=True, capture_output=True, timeout=300)
+                subprocess.run(
+                    ["apt-get", "download", p],
+                    cwd=tmp,
+                    check=True,
+                    capture_output=True,
+                    timeout=300,
+                )
             except (OSError, subprocess.SubprocessError) as e:
                 raise TextSourceError(
                     f"cannot fetch Debian package {p!r} ({type(e).__name__}); install it with "
-                    f"`apt-get install {p}` or pass your own text files") from e
+                    f"`apt-get install {p}` or pass your own text files"
+                ) from e
         for deb in tmp.glob("*.deb"):
             subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp / "root")], check=True, capture_output=True)
         (tmp / "root" / ".complete").write_text("ok")
@@ -89,8 +104,13 @@ def _debian_root(packages: tuple[str, ...], cache: Path) -> Path:
 
 def _kjv(root: Path) -> list[Document]:
     exe, data = root / "usr/bin/bible", root / "usr/lib"
-    out = subprocess.run([str(exe), "-p", str(data), "-f", "gen1:1-rev22:21"], capture_output=True,
-                         text=True, check=True, env={**os.environ, "COLUMNS": "100000"}).stdout
+    out = subprocess.run(
+        [str(exe), "-p", str(data), "-f", "gen1:1-rev22:21"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "COLUMNS": "100000"},
+    ).stdout
     books: dict[str, list[str]] = {}
     for line in out.splitlines():
         m = re.match(r"^([1-3]?[A-Z][a-z]*)(\d+):(\d+) (.*)", line)
@@ -119,8 +139,9 @@ def builtin_documents(name: str, cache: Path) -> list[Document]:
         raw = gzip.open(root / "usr/share/info/jargon.info.gz", "rt", errors="replace").read()
         return [Document("jargon", _info_text(raw))]
     base = root / "usr/share/doc/gnu-standards"
-    return [Document(f"gnu-standards/{f}", gzip.open(base / f"{f}.text.gz", "rt").read())
-            for f in ("standards", "maintain")]
+    return [
+        Document(f"gnu-standards/{f}", gzip.open(base / f"{f}.text.gz", "rt").read()) for f in ("standards", "maintain")
+    ]
 
 
 def local_documents(path: str) -> list[Document]:
@@ -169,7 +190,8 @@ def make_windows(token_ids: list[list[int]], names: list[str], cfg: LongContextC
     if len(candidates) < cfg.documents:
         raise TextSourceError(
             f"only {len(candidates)} documents or sections have {cfg.tokens} tokens; "
-            f"ask for fewer --documents or fewer --tokens, or add text sources")
+            f"ask for fewer --documents or fewer --tokens, or add text sources"
+        )
     pick = sorted(rng.choice(len(candidates), size=cfg.documents, replace=False))
     out, starts, labels = [], [], []
     for i in pick:

@@ -5,12 +5,14 @@ time axis, batch first, and a mask that marks the steps whose outputs are scored
 drawn once per batch, so a batch is one tensor without padding. Costs are in bits per sequence,
 the paper's metric: summed binary cross-entropy (log base 2) over the scored bits.
 
-    python -m tasks.memory train --task copy --model ntm --out runs/memory/copy-ntm
+    python -m interp.memory train --task copy --model ntm --out runs/memory/copy-ntm
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -193,17 +195,61 @@ def prob_bits_per_sequence(p: Float[Tensor, "n t"], targets: Float[Tensor, "n t"
     return -(targets * torch.log2(p) + (1 - targets) * torch.log2(1 - p)).sum(1).mean()
 
 
-TASKS = {"copy": (make_copy, CopyConfig), "repeat_copy": (make_repeat_copy, RepeatCopyConfig),
-         "recall": (make_recall, RecallConfig), "ngrams": (lambda cfg, seed: make_ngrams(cfg, seed)[0], NGramConfig)}
+def _ngram_seq(cfg: NGramConfig, seed: int) -> Seq:
+    return make_ngrams(cfg, seed)[0]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything the toolkit knows about one task: how to draw it and how it is evaluated and drawn."""
+
+    make: Callable[[Any, int], Seq]
+    config: type
+    figure: Literal["cost_curve", "repeat", "ngrams"]  # how the report draws its evaluation
+    points: tuple[dict, ...] = ()  # held-out evaluation settings beyond the training range (generator overrides)
+    x: tuple = ()  # the label of each point
+    xlabel: str = ""
+    example: dict | None = None  # the setting of the one sequence drawn in the report (cost_curve tasks)
+
+
+TASKS: dict[str, TaskSpec] = {
+    "copy": TaskSpec(
+        make_copy,
+        CopyConfig,
+        "cost_curve",
+        tuple({"length": L} for L in (10, 20, 30, 50, 80, 120)),
+        (10, 20, 30, 50, 80, 120),
+        "sequence length (trained on 1-20)",
+        {"length": 20},
+    ),
+    "repeat_copy": TaskSpec(
+        make_repeat_copy,
+        RepeatCopyConfig,
+        "repeat",
+        ({"length": 10, "repeats": 20}, {"length": 20, "repeats": 10}),
+        ("length 10, repeat 20", "length 20, repeat 10"),
+        "setting",
+    ),
+    "recall": TaskSpec(
+        make_recall,
+        RecallConfig,
+        "cost_curve",
+        tuple({"items": k} for k in (2, 4, 6, 8, 10, 12)),
+        (2, 4, 6, 8, 10, 12),
+        "items (trained on 2-6)",
+        {"items": 6},
+    ),
+    "ngrams": TaskSpec(_ngram_seq, NGramConfig, "ngrams"),
+}
+
+
+def sample(task: str, seed: int, **overrides) -> Seq:
+    """One batch of `task` from its generator, with config fields overridden (n, length, ...)."""
+    spec = TASKS[task]
+    return spec.make(spec.config(**overrides), seed)
 
 
 def dims(task: str) -> tuple[int, int]:
     """(input channels, output channels) of a task at its default config."""
-    seq = TASKS[task][0](TASKS[task][1](n=1), 0)
+    seq = sample(task, 0, n=1)
     return seq.inputs.shape[-1], seq.targets.shape[-1]
-
-
-if __name__ == "__main__":
-    from tasks.train import main
-
-    raise SystemExit(main())

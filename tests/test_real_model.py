@@ -88,15 +88,22 @@ def test_fast_patching_matches_the_plain_loop_on_smollm2(smol):
     """The shared-prefix, two-logit, batched path on the real model (BOS-less tokenizer, tied unembedding)."""
     import numpy as np
 
-    from interp.patching import PatchConfig, Site, naive_patch, pair_tokens, run_patching
-    from tasks.arithmetic import ArithmeticConfig, make_pairs
+    from interp.pairs import pair_tokens
+    from interp.patching import PatchConfig, Site, naive_patch
+    from interp.sublayers import run_patching
+    from interp.tasks.arithmetic import ArithmeticConfig, make_pairs
 
     batch, kept = pair_tokens(smol, make_pairs(ArithmeticConfig(n=6, digits=(2, 2)), seed=0))
     res = run_patching(smol, **batch, cfg=PatchConfig(ablations=False, rows_per_forward=120), progress=False)
     L = smol.cfg.n_layers
-    sites = [Site("attn_out", 0), Site("mlp_out", L // 2), Site("attn_out", L - 1, 0), Site("mlp_out", 3, 2)]
+    sites = [
+        Site("attn_out", 0),
+        Site("mlp_out", L // 2),
+        Site("attn_out", L - 1, 0),
+        Site("mlp_out", 3, 2),
+    ]
     want = naive_patch(smol, batch["clean"], batch["corrupt"], batch["good"], batch["bad"], sites)
-    got = [res["raw"][0, 0], res["raw"][1, L // 2], res["raw_pos"][0, L - 1, 0], res["raw_pos"][1, 3, 2]]
+    got = [res.raw[0, 0], res.raw[1, L // 2], res.raw_pos[0, L - 1, 0], res.raw_pos[1, 3, 2]]
     np.testing.assert_allclose(got, want, atol=1e-4)
 
 
@@ -105,7 +112,7 @@ def test_greedy_equals_plain_generate_on_smollm2(smol):
     own `generate` on the plain model, one prompt at a time, token for token."""
     from interp.behaviour import greedy_continuations
     from interp.models import load_hf
-    from tasks.arithmetic import ArithmeticConfig, make_arithmetic
+    from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic
 
     prompts = make_arithmetic(ArithmeticConfig(n=32), seed=0).prompts
     got = greedy_continuations(smol, prompts, 6, batch_size=16, progress=False)
@@ -113,6 +120,7 @@ def test_greedy_equals_plain_generate_on_smollm2(smol):
     for prompt, text in zip(prompts, got, strict=True):
         ids = tok(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
         with torch.no_grad():
-            ref = hf.generate(input_ids=ids, max_new_tokens=6, do_sample=False,
-                              pad_token_id=tok.pad_token_id or 0)[0, ids.shape[1]:]
+            ref = hf.generate(input_ids=ids, max_new_tokens=6, do_sample=False, pad_token_id=tok.pad_token_id or 0)[
+                0, ids.shape[1] :
+            ]
         assert text == tok.decode(ref, skip_special_tokens=True), prompt

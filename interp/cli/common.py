@@ -1,16 +1,15 @@
-"""What every command shares: one-line errors with exit 2, the output-folder guard, the versions table."""
+"""What every command shares: one-line errors with exit 2, the output-folder guard, the command line."""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
-from collections.abc import Iterable
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from interp.files import existing_outputs
-
-PACKAGES = ("interp", "torch", "transformer-lens", "transformers", "scikit-learn", "numpy")
+from interp.offline import go_offline
 
 
 class Parser(argparse.ArgumentParser):
@@ -35,16 +34,6 @@ def refuse_existing(out_dir: Path, outputs: Iterable[str], overwrite: bool) -> i
     return None
 
 
-def versions() -> dict[str, str | None]:
-    out = {}
-    for pkg in PACKAGES:
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
-    return out
-
-
 def digit_range(text: str) -> tuple[int, int]:
     """`--digits 2` or `--digits 1-4`."""
     parts = text.split("-")
@@ -55,3 +44,17 @@ def digit_range(text: str) -> tuple[int, int]:
     if lo is None:
         raise argparse.ArgumentTypeError(f"--digits takes N or N-M, got {text!r}")
     return lo, hi
+
+
+def parse(ap: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace | int:
+    """Parsed arguments, or the exit code argparse asked for (2 on a bad argument, 0 after --help)."""
+    go_offline()  # every command is offline from its first step
+    try:
+        return ap.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+
+
+def command_line(prog: str, argv: Sequence[str] | None) -> str:
+    """The exact command, as recorded in every result file."""
+    return f"{prog} " + shlex.join(sys.argv[1:] if argv is None else list(argv))

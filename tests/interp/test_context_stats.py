@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from interp.context_stats import ContextStats, StatsConfig, bucket_of
-from interp.nll import token_nll
+from interp.longctx import token_nll
 
 CFG = StatsConfig(far=(2, 10), edges=((0, 0), (1, 8), (9, 64)))
 

@@ -62,7 +62,14 @@ def test_interrupted_conversion_leaves_no_entry(monkeypatch, tmp_path, tiny_dir)
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    monkeypatch.setattr(models, "_load_gguf", lambda g: (AutoModelForCausalLM.from_pretrained(tiny_dir), AutoTokenizer.from_pretrained(tiny_dir)))
+    monkeypatch.setattr(
+        models,
+        "_load_gguf",
+        lambda g: (
+            AutoModelForCausalLM.from_pretrained(tiny_dir),
+            AutoTokenizer.from_pretrained(tiny_dir),
+        ),
+    )
     path = models.converted_dir("tiny", progress=False)
     assert path == tmp_path / "models" / "tiny" and models._is_complete(path)
     monkeypatch.setattr(models, "_load_gguf", lambda g: pytest.fail("converted twice"))

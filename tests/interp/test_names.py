@@ -20,7 +20,9 @@ def test_parse_layers(spec, expected):
     assert parse_layers(spec, 5) == expected
 
 
-@pytest.mark.parametrize("spec, msg", [("5", "out of range"), ("3-1", "empty"), ("a", "cannot read"), ([], "no layers")])
+@pytest.mark.parametrize(
+    "spec, msg", [("5", "out of range"), ("3-1", "empty"), ("a", "cannot read"), ([], "no layers")]
+)
 def test_parse_layers_errors(spec, msg):
     with pytest.raises(InterpError, match=msg):
         parse_layers(spec, 5)

@@ -3,10 +3,7 @@
 import pytest
 import torch
 
-from interp.behaviour import greedy_continuations
 from interp.selfcheck import SelfCheckError, agree
-
-PROMPTS = ["12+35=", "7+8=", "405+17=", "1+1=", "99+1=", "3+40="]
 
 
 def test_agree_names_both_numbers():
@@ -15,17 +12,6 @@ def test_agree_names_both_numbers():
         agree("x", torch.tensor([1.0, 2.5]), torch.tensor([1.0, 2.0]), atol=1e-3)
     with pytest.raises(SelfCheckError, match="nan"):
         agree("x", torch.tensor([float("nan")]), torch.tensor([1.0]), atol=1e-3)
-
-
-def test_greedy_equals_plain_generate(tiny_model, tiny_hf):
-    """Token for token, batched with left padding, against transformers' own generate one prompt at a time."""
-    tok = tiny_model.tokenizer
-    got = greedy_continuations(tiny_model, PROMPTS, 8, batch_size=4, progress=False)
-    for prompt, text in zip(PROMPTS, got, strict=True):
-        ids = tok(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
-        ref = tiny_hf.generate(input_ids=ids, max_new_tokens=8, do_sample=False, pad_token_id=0)[0, ids.shape[1]:]
-        assert text == tok.decode(ref, skip_special_tokens=True)
-    assert any(len(t) >= 4 for t in got)  # enough generated tokens that a broken cache would show
 
 
 def test_capture_check_can_fail():
@@ -66,17 +52,33 @@ def _one_line(capsys) -> str:
 
 
 def test_broken_cache_stops_probe_cli(dropped_cache, tiny_dir, tmp_path, capsys):
-    from interp.probe import main
+    from interp.cli.probe import main
 
     out = tmp_path / "probe"
-    assert main(["--model", str(tiny_dir), "--n", "30", "--folds", "2", "--behaviour-n", "4", "--out", str(out),
-                 "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "--model",
+                str(tiny_dir),
+                "--n",
+                "30",
+                "--folds",
+                "2",
+                "--behaviour-n",
+                "4",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "cached greedy decoding" in _one_line(capsys)
     assert not out.exists()
 
 
 def test_broken_cache_stops_patch_cli(dropped_cache, tiny_dir, tmp_path, capsys):
-    from interp.patch import main
+    from interp.cli.patch import main
 
     out = tmp_path / "patch"
     assert main(["--model", str(tiny_dir), "--n", "4", "--shots", "2", "--out", str(out), "--quiet"]) == 2
@@ -85,12 +87,30 @@ def test_broken_cache_stops_patch_cli(dropped_cache, tiny_dir, tmp_path, capsys)
 
 
 def test_broken_cache_stops_nll_cli(dropped_cache, tiny_dir, tmp_path, capsys):
-    from interp.nll import main
+    from interp.cli.nll import main
 
     text = tmp_path / "d.txt"
     text.write_text(" ".join(f"word{j % 17} and text" for j in range(200)))
     out = tmp_path / "nll"
-    assert main(["--model", str(tiny_dir), "--tokens", "40", "--documents", "2", "--text", str(text),
-                 "--out", str(out), "--quiet", "--chunk", "16"]) == 2
+    assert (
+        main(
+            [
+                "--model",
+                str(tiny_dir),
+                "--tokens",
+                "40",
+                "--documents",
+                "2",
+                "--text",
+                str(text),
+                "--out",
+                str(out),
+                "--quiet",
+                "--chunk",
+                "16",
+            ]
+        )
+        == 2
+    )
     assert "chunked NLL" in _one_line(capsys)
     assert not out.exists()

@@ -55,7 +55,10 @@ def test_resume_removes_what_a_killed_writer_left(tiny_model, tmp_path):
     (tmp_path / "s" / ".shard-00001.safetensors.1a2b3c4d.partial").write_bytes(b"\0" * 100)
     store = capture_to_disk(tiny_model, PROMPTS[:8], tmp_path / "s", sites="mlp_out", shard_size=4)
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == [
-        "meta.json", "shard-00000.safetensors", "shard-00001.safetensors"]
+        "meta.json",
+        "shard-00000.safetensors",
+        "shard-00001.safetensors",
+    ]
     assert len(store) == 8
 
 

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from probes.batched import fit_batched
-from probes.linear import LinearProbe
-from probes.sweep import SweepConfig, control_labels, sweep
+from interp.probes.batched import fit_batched
+from interp.probes.linear import LinearProbe
+from interp.probes.sweep import SweepConfig, control_labels, sweep
 
 
 def test_check_estimator():
@@ -65,8 +65,14 @@ def test_sweep_finds_the_encoded_layer(method):
     noise = rng.normal(size=(n, 2, d)).astype(np.float32)
     noise[:, 1, :4] += 4 * np.eye(4)[y]
     acts = {"resid_post": torch.tensor(noise)}
-    res = sweep(acts, {"digit_1": y}, {"digit_1": control_labels(y, a_d, b_d, 0)}, [0, 1],
-                SweepConfig(folds=3, method=method), progress=False)
+    res = sweep(
+        acts,
+        {"digit_1": y},
+        {"digit_1": control_labels(y, a_d, b_d, 0)},
+        [0, 1],
+        SweepConfig(folds=3, method=method),
+        progress=False,
+    )
     acc = res.mean()[0, :, 0]
     assert acc[1] > 0.9 and acc[0] < 0.45
     assert res.accuracy.shape == (1, 2, 1, 3) and 0.2 < res.majority[0] < 0.4
@@ -77,18 +83,33 @@ def test_sweep_finds_the_encoded_layer(method):
 def test_every_cell_agrees_with_sklearn_on_model_activations(tiny_model):
     """The fast path's contract: within 1 point of scikit-learn on every (site, layer, scale) cell."""
     from interp import capture
-    from interp.config import ProbeRunConfig
-    from interp.probe import probe_inputs
-    from tasks.arithmetic import ArithmeticConfig, make_arithmetic, token_positions
+    from interp.runs.probe import ProbeRunConfig, probe_inputs
+    from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic, token_positions
 
     cfg = ProbeRunConfig(task=ArithmeticConfig(n=150))
     problems = make_arithmetic(cfg.task, 3)
     pos = token_positions(tiny_model.tokenizer, problems, False)["equals"]
-    acts = capture(tiny_model, problems.prompts, sites=list(cfg.sites), layers="all", positions=pos,
-                   progress=False)
+    acts = capture(
+        tiny_model,
+        problems.prompts,
+        sites=list(cfg.sites),
+        layers="all",
+        positions=pos,
+        progress=False,
+    )
     labels, controls, strata = probe_inputs(problems, cfg)
-    runs = {m: sweep(dict(acts), labels, controls, [0, 1], SweepConfig(method=m), strata=strata,
-                     progress=False) for m in ("torch", "sklearn")}
+    runs = {
+        m: sweep(
+            dict(acts),
+            labels,
+            controls,
+            [0, 1],
+            SweepConfig(method=m),
+            strata=strata,
+            progress=False,
+        )
+        for m in ("torch", "sklearn")
+    }
     for which in ("accuracy", "control"):
         diff = np.abs(runs["torch"].mean(which) - runs["sklearn"].mean(which))
         assert diff.max() <= 0.01, (which, diff.max())

@@ -1,7 +1,7 @@
 import numpy as np
 
-from reports.figures import digit_scale_heatmap
-from reports.html import assemble
+from interp.reports.figures import digit_scale_heatmap
+from interp.reports.html import assemble
 
 
 def test_digit_scale_heatmap():
@@ -25,7 +25,7 @@ def test_assemble_embeds_plotly_once():
 
 
 def test_layer_position_heatmap():
-    from reports.figures import layer_position_heatmap
+    from interp.reports.figures import layer_position_heatmap
 
     vals = np.array([[1.0, np.nan], [2.0, 3.0], [0.5, 0.1]])
     h = layer_position_heatmap(vals, ["0", "1-8"], "norms", "mean L2 norm").data[0]
@@ -36,7 +36,7 @@ def test_layer_position_heatmap():
 
 
 def test_sublayer_grid_numbers_and_outlines():
-    from reports.figures import sublayer_grid
+    from interp.reports.figures import sublayer_grid
 
     eff = np.array([[0.0, 0.5, 0.05], [0.9, 0.0, 0.2]])  # rows: attn_out, mlp_out
     fig = sublayer_grid(eff, ["attn_out", "mlp_out"], threshold=0.2)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tasks.arithmetic import ArithmeticConfig, make_arithmetic, to_dataset, token_positions
+from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic, to_dataset, token_positions
 
 
 def test_same_seed_same_problems():

@@ -3,7 +3,12 @@ import json
 import numpy as np
 import pytest
 
-from tasks.long_context import LongContextConfig, TextSourceError, local_documents, make_windows
+from interp.tasks.long_context import (
+    LongContextConfig,
+    TextSourceError,
+    local_documents,
+    make_windows,
+)
 
 
 def test_windows_are_seeded_sections_at_random_offsets():
@@ -48,7 +53,7 @@ def test_local_sources(tmp_path):
 @pytest.mark.slow
 def test_builtin_corpus_is_real_prose(tmp_path):
     """Fetches the Debian packages (apt-get download, no root) unless installed."""
-    from tasks.long_context import builtin_documents
+    from interp.tasks.long_context import builtin_documents
 
     kjv = builtin_documents("kjv", tmp_path)
     assert len(kjv) >= 60 and kjv[0].text.startswith("In the beginning God created the heaven")

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from tasks.memory import (
+from interp.tasks.memory import (
     CopyConfig,
     NGramConfig,
     RecallConfig,
@@ -16,8 +16,15 @@ from tasks.memory import (
 )
 
 
-@pytest.mark.parametrize("make,cfg", [(make_copy, CopyConfig(n=4)), (make_repeat_copy, RepeatCopyConfig(n=4)),
-                                      (make_recall, RecallConfig(n=4)), (make_ngrams, NGramConfig(n=4))])
+@pytest.mark.parametrize(
+    "make,cfg",
+    [
+        (make_copy, CopyConfig(n=4)),
+        (make_repeat_copy, RepeatCopyConfig(n=4)),
+        (make_recall, RecallConfig(n=4)),
+        (make_ngrams, NGramConfig(n=4)),
+    ],
+)
 def test_same_seed_same_tensors(make, cfg):
     a, b, c = make(cfg, 3), make(cfg, 3), make(cfg, 4)
     a, b, c = (x[0] if isinstance(x, tuple) else x for x in (a, b, c))

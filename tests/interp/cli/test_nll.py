@@ -1,24 +1,8 @@
 import json
 
 import numpy as np
-import torch
 
-from interp.nll import bucket_means, cumulative, main, token_nll
-
-
-def test_chunked_nll_matches_full_logits(tiny_hf):
-    ids = torch.randint(4, 40, (2, 50), generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        full = -tiny_hf(ids).logits.float().log_softmax(-1)[:, :-1].gather(-1, ids[:, 1:, None])[..., 0]
-    for chunk in (7, 64):
-        np.testing.assert_allclose(token_nll(tiny_hf, ids, chunk).numpy(), full.numpy(), atol=1e-4)
-
-
-def test_cumulative_and_buckets():
-    nll = np.array([[1.0, 3.0, 2.0] + [0.0] * 9])
-    assert np.allclose(cumulative(nll)[0, :3], [1.0, 2.0, 2.0])
-    b = bucket_means(nll)
-    assert b == {"1-8": 0.75, "9-64": 0.0}
+from interp.cli.nll import main
 
 
 def test_cli_writes_outputs_and_guards(tiny_dir, tmp_path, capsys):
@@ -27,8 +11,21 @@ def test_cli_writes_outputs_and_guards(tiny_dir, tmp_path, capsys):
     for i in range(3):
         (text / f"d{i}.txt").write_text(" ".join(f"word{j % 17} and text {i}" for j in range(80)))
     out = tmp_path / "out"
-    argv = ["--model", str(tiny_dir), "--tokens", "40", "--documents", "3", "--text", str(text),
-            "--out", str(out), "--quiet", "--chunk", "16"]
+    argv = [
+        "--model",
+        str(tiny_dir),
+        "--tokens",
+        "40",
+        "--documents",
+        "3",
+        "--text",
+        str(text),
+        "--out",
+        str(out),
+        "--quiet",
+        "--chunk",
+        "16",
+    ]
     assert main(argv) == 0
     meta = json.loads((out / "nll.json").read_text())
     assert meta["config"]["tokens"] == 40 and len(meta["models"][0]["documents"]) == 3
@@ -47,12 +44,35 @@ def test_cli_stats(tiny_dir, tmp_path, capsys):
     text = tmp_path / "d.txt"
     text.write_text(" ".join(f"word{j % 17} and text" for j in range(200)))
     out = tmp_path / "out"
-    assert main(["--model", str(tiny_dir), "--tokens", "40", "--documents", "2", "--text", str(text),
-                 "--out", str(out), "--quiet", "--chunk", "16", "--stats"]) == 0
+    assert (
+        main(
+            [
+                "--model",
+                str(tiny_dir),
+                "--tokens",
+                "40",
+                "--documents",
+                "2",
+                "--text",
+                str(text),
+                "--out",
+                str(out),
+                "--quiet",
+                "--chunk",
+                "16",
+                "--stats",
+            ]
+        )
+        == 0
+    )
     assert "attn >16 back" in capsys.readouterr().out
     z = np.load(out / "nll.npz")
     name = tiny_dir.name
-    assert z[f"{name}/norm"].shape == (3, 2, 7) and z[f"{name}/count"][:3].tolist() == [2, 16, 60]  # positions 0..38 fed
+    assert z[f"{name}/norm"].shape == (3, 2, 7) and z[f"{name}/count"][:3].tolist() == [
+        2,
+        16,
+        60,
+    ]  # positions 0..38 fed
     meta = json.loads((out / "nll.json").read_text())["models"][0]
     assert meta["attention"] == "eager" and meta["stats"]["far_k"] == [16, 128, 1024]
     assert (out / "nll.html").read_text().count('class="plotly-graph-div"') == 1 + 3 + 3 + 1

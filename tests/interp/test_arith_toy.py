@@ -3,12 +3,12 @@ import json
 import numpy as np
 import torch
 
-from interp.toy import (
+from interp.arith_toy import (
     CHECKPOINT,
     ToyConfig,
-    _heldout,
     encode_batch,
     exact_match,
+    is_heldout,
     sample_pairs,
     task_format,
     train,
@@ -19,16 +19,16 @@ def test_training_never_sees_heldout_pairs():
     cfg = ToyConfig()
     rng = np.random.default_rng(0)
     a, b = sample_pairs(rng, cfg, 5000, heldout=False)
-    assert not _heldout(a, b, cfg.heldout_bucket).any()
+    assert not is_heldout(a, b, cfg.heldout_bucket).any()
     ha, hb = sample_pairs(rng, cfg, 500, heldout=True)
-    assert _heldout(ha, hb, cfg.heldout_bucket).all()
-    frac = _heldout(*[np.random.default_rng(1).integers(0, 10**4, 20000) for _ in range(2)], 10).mean()
+    assert is_heldout(ha, hb, cfg.heldout_bucket).all()
+    frac = is_heldout(*[np.random.default_rng(1).integers(0, 10**4, 20000) for _ in range(2)], 10).mean()
     assert 0.08 < frac < 0.12  # about one pair in ten is held out
 
 
 def test_encoding_masks_only_answers():
     ids, m = encode_batch(np.array([12, 7]), np.array([35, 5]), per_seq=2)
-    from interp.toy import VOCAB
+    from interp.arith_toy import VOCAB
 
     text = "".join(VOCAB[i] for i in ids[0].tolist())
     assert text == "0012+0035=00047\n0007+0005=00012\n"
@@ -36,8 +36,7 @@ def test_encoding_masks_only_answers():
 
 
 def test_a_few_steps_lower_the_loss_and_are_seeded():
-    cfg = ToyConfig(steps=60, n_layers=1, d_model=32, n_heads=4, d_mlp=64, batch_size=16, eval_n=40,
-                    warmup=5)
+    cfg = ToyConfig(steps=60, n_layers=1, d_model=32, n_heads=4, d_mlp=64, batch_size=16, eval_n=40, warmup=5)
     _, log = train(cfg, progress=False)
     first, last = np.mean(log["loss"][:5]), np.mean(log["loss"][-5:])
     assert last < 0.8 * first, (first, last)

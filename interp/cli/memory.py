@@ -1,0 +1,169 @@
+"""Train and evaluate NTM and LSTM models on the memory tasks.
+
+python -m interp.memory train --task copy --model ntm --out runs/memory/copy-ntm
+python -m interp.memory eval runs/memory/copy-ntm runs/memory/copy-lstm --out runs/memory/copy
+python -m interp.memory plot runs/memory/copy --output copy.html   # redraw from the saved data
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from interp.cli.common import Parser, command_line, fail, parse, refuse_existing
+from interp.files import atomic_write_text, write_outputs
+from interp.reports.html import assemble
+from interp.reports.sections import memory_sections
+from interp.runs.memory import MemoryEval, evaluate_runs
+from interp.tasks.memory import TASKS
+from interp.tasks.models.ntm import CompiledStepMismatch
+from interp.tasks.train import NonFinite, TrainConfig, train
+
+OUTPUTS = ("memory.json", "memory.npz", "memory.html")
+PROG = "python -m interp.memory"
+
+
+def page(ev: MemoryEval) -> str:
+    return assemble(memory_sections(ev.for_report()), "Memory tasks")
+
+
+def parser() -> Parser:
+    ap = Parser(prog=PROG, description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train a model on a task")
+    t.add_argument("--task", default="copy", choices=sorted(TASKS))
+    t.add_argument("--model", default="ntm", choices=["ntm", "lstm"])
+    for f in ("steps", "batch", "seed", "ckpt_every", "eval_every", "n_layers", "N", "M"):
+        t.add_argument(f"--{f.replace('_', '-')}", type=int, default=getattr(TrainConfig, f))
+    t.add_argument("--d-hidden", type=int, default=None)
+    t.add_argument("--max-len", type=int, default=None, help="train on lengths up to this (copy, repeat copy)")
+    t.add_argument(
+        "--init-from",
+        default=None,
+        metavar="RUN",
+        help="start from a trained run's weights (e.g. repeat copy from a copy NTM)",
+    )
+    t.add_argument("--lr", type=float, default=TrainConfig.lr)
+    t.add_argument("--clip", type=float, default=TrainConfig.clip)
+    t.add_argument("--controller", default="lstm", choices=["lstm", "ff"], help="NTM controller")
+    t.add_argument("--ctrl-clip", type=float, default=None, help="clip the NTM controller's outputs to +-this")
+    t.add_argument("--optimizer", default="adam", choices=["adam", "rmsprop"])
+    t.add_argument("--no-compile", action="store_true", help="train the NTM with the eager step (slower)")
+    t.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (small recurrent models: 1 is fastest)",
+    )
+    t.add_argument("--out", required=True)
+    g = t.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    g.add_argument("--overwrite", action="store_true", help="start again, replacing --out's checkpoint")
+    t.add_argument("--quiet", action="store_true")
+    e = sub.add_parser("eval", help="held-out cost of trained runs, written as memory.json/npz with figures")
+    e.add_argument("runs", nargs="+")
+    e.add_argument("--out", required=True)
+    e.add_argument("--overwrite", action="store_true")
+    pl = sub.add_parser("plot", help="redraw memory.html from a saved evaluation")
+    pl.add_argument("folder")
+    pl.add_argument("--output", default=None, help="default: FOLDER/memory.html")
+    pl.add_argument("--overwrite", action="store_true")
+    return ap
+
+
+def plot(folder: Path, output: Path | None = None, overwrite: bool = False) -> int:
+    """Redraw the figures of a saved evaluation (memory.json + memory.npz) without the models."""
+    output = output or folder / "memory.html"
+    if not (folder / "memory.json").exists() or not (folder / "memory.npz").exists():
+        return fail(f"{folder} holds no memory.json and memory.npz; run `{PROG} eval` first")
+    if output.exists() and not overwrite:
+        return fail(f"{output} exists; use --overwrite or another --output")
+    with np.load(folder / "memory.npz") as z:
+        ev = MemoryEval(json.loads((folder / "memory.json").read_text()), {k: z[k] for k in z.files})
+    atomic_write_text(output, page(ev))
+    print(f"wrote {output}")
+    return 0
+
+
+def evaluate(runs: list[Path], out: Path, overwrite: bool, command: str) -> int:
+    if (rc := refuse_existing(out, OUTPUTS, overwrite)) is not None:
+        return rc
+    try:
+        ev = evaluate_runs(runs, command)
+    except (FileNotFoundError, ValueError) as e:
+        return fail(str(e))
+    write_outputs(
+        out,
+        {
+            "memory.json": lambda p: p.write_text(json.dumps(ev.to_json(), indent=1)),
+            "memory.npz": lambda p: np.savez_compressed(p, **ev.arrays),
+            "memory.html": lambda p: p.write_text(page(ev)),
+        },
+    )
+    print(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
+    return 0
+
+
+def train_command(a, command: str) -> int:
+    cfg = TrainConfig(
+        task=a.task,
+        model=a.model,
+        steps=a.steps,
+        batch=a.batch,
+        lr=a.lr,
+        clip=a.clip,
+        seed=a.seed,
+        ckpt_every=a.ckpt_every,
+        eval_every=a.eval_every,
+        d_hidden=a.d_hidden,
+        n_layers=a.n_layers,
+        N=a.N,
+        M=a.M,
+        max_len=a.max_len,
+        init_from=a.init_from,
+        controller=a.controller,
+        ctrl_clip=a.ctrl_clip,
+        optimizer=a.optimizer,
+    )
+    if min(a.steps, a.batch, a.ckpt_every, a.eval_every, a.threads) < 1 or a.lr <= 0:
+        return fail("--steps, --batch, --ckpt-every, --eval-every, --threads and --lr must be positive")
+    out = Path(a.out)
+    if (out / "ckpt").exists() and not (a.resume or a.overwrite):
+        return fail(f"{out} already holds a checkpoint; use --resume, --overwrite or another --out")
+    if a.init_from and not (Path(a.init_from) / "ckpt" / "run.json").exists():
+        return fail(f"--init-from: no checkpoint in {a.init_from}")
+    if a.resume and not (out / "ckpt").exists():
+        return fail(f"--resume: no checkpoint in {out}")
+    torch.set_num_threads(a.threads)
+    try:
+        info = train(
+            cfg,
+            out,
+            resume=a.resume,
+            progress=False if a.quiet else None,
+            command=command,
+            compile=not a.no_compile,
+        )
+    except (NonFinite, ValueError, CompiledStepMismatch) as ex:
+        return fail(str(ex))
+    last = info["held_out"][-1] if info["held_out"] else None
+    print(
+        f"{cfg.model} {cfg.task}: {info['step']} batches ({info['sequences']} sequences) in "
+        f"{info['seconds']:.0f} s" + (f"; held-out cost {last[1]:.3f} bits/sequence" if last else "")
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse(parser(), argv)
+    if isinstance(a, int):
+        return a
+    command = command_line(PROG, argv)
+    if a.cmd == "plot":
+        return plot(Path(a.folder), Path(a.output) if a.output else None, a.overwrite)
+    if a.cmd == "eval":
+        return evaluate([Path(r) for r in a.runs], Path(a.out), a.overwrite, command)
+    return train_command(a, command)

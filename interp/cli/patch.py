@@ -1,0 +1,96 @@
+"""`python -m interp.patch --model smollm2-135m --task add --digits 2 --n 200`: which sublayers matter.
+
+Thin CLI: argv -> PatchRunConfig -> `interp.runs.patch.run` -> patch.json, patch.npz, patch.html.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+
+from interp.cli.common import Parser, command_line, digit_range, fail, parse, refuse_existing
+from interp.errors import InterpError
+from interp.files import write_outputs
+from interp.models import task_defaults
+from interp.patching import PatchConfig
+from interp.reports.html import assemble
+from interp.reports.sections import patch_sections
+from interp.runs.patch import LABEL, PatchRun, PatchRunConfig, run
+from interp.tasks.arithmetic import ArithmeticConfig
+
+OUTPUTS = ("patch.json", "patch.npz", "patch.html")
+
+
+def page(res: PatchRun, threshold: float) -> str:
+    head = f"<pre>{html.escape(res.meta['command'])}</pre>"
+    return assemble(
+        patch_sections(res.for_report(), threshold),
+        f"Activation patching: {res.meta['model']}",
+        head,
+    )
+
+
+def write(res: PatchRun, out: Path, threshold: float) -> None:
+    write_outputs(
+        out,
+        {
+            "patch.json": lambda p: p.write_text(json.dumps(res.to_json(), indent=1)),
+            "patch.npz": lambda p: np.savez_compressed(p, **res.result.arrays()),
+            "patch.html": lambda p: p.write_text(page(res, threshold)),
+        },
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = Parser(prog="python -m interp.patch", description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default=PatchRunConfig.model)
+    ap.add_argument("--task", default="add", choices=["add", "sub", "mul"])
+    ap.add_argument("--digits", type=digit_range, default=None, help="operand digits: 2 or 1-4 (default 2)")
+    ap.add_argument("--pad", type=int, default=None, help="zero-pad operands (default the model's own)")
+    ap.add_argument("--n", type=int, default=200, help="clean/corrupted pairs")
+    ap.add_argument("--shots", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threshold", type=float, default=0.1, help="outline sublayers with effect at least this")
+    ap.add_argument("--no-positions", action="store_true", help="skip per-position patching")
+    ap.add_argument("--rows", type=int, default=PatchConfig.rows_per_forward, help="batch rows per forward")
+    ap.add_argument("--out", default=None, help="output folder (default runs/patch-MODEL-TASK)")
+    ap.add_argument("--overwrite", action="store_true")
+    ap.add_argument("--quiet", action="store_true")
+    a = parse(ap, argv)
+    if isinstance(a, int):
+        return a
+    try:
+        if a.n < 1 or a.rows < 1 or a.shots < 0:
+            return fail("--n and --rows must be positive, --shots non-negative")
+        own = task_defaults(a.model)
+        task = ArithmeticConfig(
+            n=a.n,
+            op=a.task,
+            digits=a.digits or (2, 2),
+            shots=a.shots,
+            pad=a.pad if a.pad is not None else int(own.get("pad", 0)),
+        )
+    except (InterpError, ValueError) as e:
+        return fail(str(e))
+    out = Path(a.out or f"runs/patch-{Path(a.model).name}-{a.task}")
+    if (rc := refuse_existing(out, OUTPUTS, a.overwrite)) is not None:
+        return rc
+    cfg = PatchRunConfig(a.model, task, a.seed, PatchConfig(per_position=not a.no_positions, rows_per_forward=a.rows))
+    try:
+        res = run(cfg, command_line("python -m interp.patch", argv), progress=False if a.quiet else None)
+    except (InterpError, ValueError) as e:
+        return fail(str(e))
+    m = res.meta
+    print(
+        f"{m['n_pairs']} pairs; mean logit difference clean {m['ld_clean']:.3f}, corrupted "
+        f"{m['ld_corrupt']:.3f}; patching took {m['timings']['patch_s']:.1f} s"
+    )
+    print("top sublayers (normalised effect, 1 = restores the clean answer):")
+    for r in m["top"]:
+        print(f"  {LABEL[r['site']]} layer {r['layer']:>2} (#{r['sublayer']}): {r['effect']:+.3f}")
+    write(res, out, a.threshold)
+    print(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
+    return 0

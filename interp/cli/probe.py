@@ -1,0 +1,169 @@
+"""`python -m interp.probe --layer all`: digit-scale probe accuracy by layer.
+
+Thin CLI: argv -> ProbeRunConfig -> run() -> files. Writes results.json,
+results.csv, heatmap.html and the exact problems (a `datasets` folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+from pathlib import Path
+
+import datasets
+import numpy as np
+
+from interp.cli.common import Parser, command_line, digit_range, fail, parse, refuse_existing
+from interp.errors import InterpError
+from interp.files import write_outputs
+from interp.models import config_layers, task_defaults
+from interp.names import SITES, parse_layers
+from interp.probes.sweep import SweepConfig
+from interp.reports.html import assemble
+from interp.reports.sections import probe_sections
+from interp.runs.probe import ProbeRun, ProbeRunConfig, csv_text, for_report, run, table
+from interp.tasks.arithmetic import ArithmeticConfig, to_dataset
+
+OUTPUTS = ("results.json", "results.csv", "heatmap.html", "problems")
+
+
+def page(out: dict) -> str:
+    header = (
+        f"<p>model <b>{html.escape(out['model']['name'])}</b>, task {out['config']['task']}, "
+        f"seed {out['config']['seed']}</p><pre>{html.escape(out['command'])}</pre>"
+    )
+    return assemble(probe_sections(for_report(out)), f"Digit-scale probes: {out['model']['name']}", header)
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def write(res: ProbeRun, out_dir: Path) -> None:
+    """Every file to a scratch folder first, then each moved into place."""
+    out = res.to_json()
+    datasets.disable_progress_bars()
+    write_outputs(
+        out_dir,
+        {
+            "results.json": lambda p: p.write_text(json.dumps(out, indent=1, default=_json_default)),
+            "results.csv": lambda p: p.write_text(csv_text(res.probes)),
+            "heatmap.html": lambda p: p.write_text(page(out)),
+            "problems": lambda p: to_dataset(res.problems).save_to_disk(str(p)),
+        },
+    )
+
+
+def parser() -> Parser:
+    ap = Parser(prog="python -m interp.probe", description=__doc__)
+    ap.add_argument("--model", default=ProbeRunConfig.model, help="built-in name, HF folder, or cached hub name")
+    ap.add_argument("--layer", default="all", help="'all', '0,4,8' or '10-20'")
+    ap.add_argument("--task", default="add", choices=["add", "sub", "mul"])
+    ap.add_argument(
+        "--digits",
+        type=digit_range,
+        default=None,
+        help="operand digits: 2 or 1-4 (mixed); default 1-4 or the model's own",
+    )
+    ap.add_argument(
+        "--pad",
+        type=int,
+        default=None,
+        help="zero-pad operands to this width (0 = none); default the model's own",
+    )
+    ap.add_argument("--site", default="attn_out,mlp_out,resid_post")
+    ap.add_argument("--n", type=int, default=ArithmeticConfig.n, help="number of problems")
+    ap.add_argument("--shots", type=int, default=ArithmeticConfig.shots)
+    ap.add_argument("--read-at", default="equals", choices=["equals", "last_operand", "last"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--folds", type=int, default=SweepConfig.folds)
+    ap.add_argument("--C", type=float, default=SweepConfig.C, help="inverse L2 strength")
+    ap.add_argument(
+        "--probe",
+        default="torch",
+        choices=["torch", "sklearn"],
+        help="batched torch L-BFGS (fast) or one scikit-learn fit per probe (reference)",
+    )
+    ap.add_argument(
+        "--behaviour-n",
+        type=int,
+        default=ProbeRunConfig.behaviour_n,
+        help="problems on which to decode the model's own answers (0 = skip)",
+    )
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--out", default=None, help="output folder (default runs/probe-MODEL-TASK)")
+    ap.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    return ap
+
+
+def config(ap: Parser, a: argparse.Namespace) -> ProbeRunConfig:
+    """The run config from parsed arguments; a bad value ends in `ap.error` (one line, exit 2)."""
+    sites = tuple(s.strip() for s in a.site.split(",") if s.strip())
+    bad = [s for s in sites if s not in SITES or s == "z"]
+    if bad or not sites:
+        ap.error(
+            f"unknown site {bad[0] if bad else ''!r}; choose from attn_out, mlp_out, resid_pre, resid_mid, resid_post"
+        )
+    if a.n < 2 * a.folds:
+        ap.error(f"--n must be at least {2 * a.folds} for {a.folds}-fold probes, got {a.n}")
+    if a.folds < 2:
+        ap.error("--folds must be at least 2")
+    if a.C <= 0 or a.batch_size < 1 or a.shots < 0:
+        ap.error("--C and --batch-size must be positive and --shots non-negative")
+    try:  # a model folder may name its own prompt format (arith-toy: zero-padded operands)
+        own = task_defaults(a.model)
+        parse_layers(a.layer, config_layers(a.model))
+    except InterpError as e:
+        ap.error(str(e))
+    digits = a.digits or tuple(own.get("digits", (1, 4)))
+    pad = a.pad if a.pad is not None else int(own.get("pad", 0))
+    try:
+        task = ArithmeticConfig(n=a.n, op=a.task, digits=digits, shots=a.shots, read_at=a.read_at, pad=pad)
+    except ValueError as e:
+        ap.error(str(e))
+    return ProbeRunConfig(
+        model=a.model,
+        task=task,
+        sites=sites,
+        layers=a.layer,
+        seed=a.seed,
+        batch_size=a.batch_size,
+        behaviour_n=max(a.behaviour_n, 0),
+        sweep=SweepConfig(C=a.C, folds=a.folds, method=a.probe, seed=a.seed),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser()
+    a = parse(ap, argv)
+    if isinstance(a, int):
+        return a
+    try:
+        cfg = config(ap, a)
+    except SystemExit as e:
+        return int(e.code or 0)
+    out_dir = Path(a.out or f"runs/probe-{Path(cfg.model).name}-{cfg.task.op}")
+    if (rc := refuse_existing(out_dir, OUTPUTS, a.overwrite)) is not None:
+        return rc
+    try:
+        res = run(cfg, command_line("python -m interp.probe", argv), progress=False if a.quiet else None)
+        if not a.quiet:
+            print(table(res.probes))
+            if res.behaviour:
+                b = res.behaviour
+                print(
+                    f"model's own greedy exact match: {b['exact']:.3f} by operand digits "
+                    f"{b['by_operand_digits']}, by answer digit scale {b['by_scale']}"
+                )
+        write(res, out_dir)
+    except InterpError as e:
+        return fail(str(e))
+    print(f"wrote {', '.join(str(out_dir / n) for n in OUTPUTS)}")
+    print("timings: " + ", ".join(f"{k} {v:.1f}" for k, v in res.timings.items()))
+    return 0

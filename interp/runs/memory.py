@@ -1,0 +1,75 @@
+"""Evaluating trained memory-task runs side by side (NTM against LSTM on one task)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from interp.tasks.evaluate import eval_run
+from interp.tasks.memory import TASKS
+from interp.tasks.train import load
+
+
+@dataclass(frozen=True)
+class MemoryEval:
+    """What memory.json (`meta`) and memory.npz (`arrays`) hold."""
+
+    meta: dict
+    arrays: dict[str, np.ndarray]
+
+    def to_json(self) -> dict:
+        return self.meta
+
+    def for_report(self) -> dict:
+        """Plain data for `interp.reports.sections.memory_sections`: each run with how its task is drawn."""
+        runs = []
+        for r in self.meta["runs"]:
+            spec = TASKS[r["task"]]
+            examples = (
+                [f"example_{p['length']}x{p['repeats']}" for p in spec.points]
+                if spec.figure == "repeat"
+                else ["example"]
+            )
+            titles = (
+                [f"Repeat copy, length {p['length']}, repeat {p['repeats']}" for p in spec.points]
+                if spec.figure == "repeat"
+                else [f"{r['task']}: one held-out sequence"]
+            )
+            runs.append(r | {"figure": spec.figure, "examples": examples, "example_titles": titles})
+        return {"runs": runs, "arrays": self.arrays}
+
+
+def evaluate_runs(runs: list[Path], command: str = "", progress: bool = True) -> MemoryEval:
+    meta, arrays = {"runs": [], "command": command}, {}
+    for run in runs:
+        model, info, _ = load(run)
+        cfg = info["config"]
+        name = f"{cfg['model'].upper()} {cfg['task']}"
+        res, arr = eval_run(model, cfg["task"])
+        meta["runs"].append(
+            {
+                "name": name,
+                "folder": str(run),
+                "task": cfg["task"],
+                "model": cfg["model"],
+                "config": cfg,
+                "step": info["step"],
+                "sequences": info["sequences"],
+                "seconds": info["seconds"],
+                "held_out": info["held_out"],
+                "train_commands": info.get("commands", []),
+                "parameters": sum(p.numel() for p in model.parameters()),
+                **res,
+            }
+        )
+        arrays[f"{name}/history"] = np.asarray(info["history"], dtype=np.float32)
+        arrays.update({f"{name}/{k}": v for k, v in arr.items()})
+        if progress:
+            print(
+                f"{name}: {info['step']} batches, {info['seconds']:.0f} s; "
+                + ", ".join(f"{x}: {c:.3f}" for x, c in zip(res["x"], res["cost"], strict=True))
+                + (f"; optimal {res['optimal']:.3f} (+{res['above_optimal']:.3f})" if "optimal" in res else "")
+            )
+    return MemoryEval(meta, arrays)

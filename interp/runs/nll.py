@@ -1,0 +1,191 @@
+"""The long-context NLL run: several models' per-token NLL on the same seeded document windows."""
+
+from __future__ import annotations
+
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from interp.context_stats import ContextStats
+from interp.errors import InterpError
+from interp.longctx import (
+    BUCKETS,
+    bucket_means,
+    check_chunked,
+    cumulative,
+    power_law_fit,
+    token_nll,
+)
+from interp.models import cache_dir, load_hf, resolve, tokenizer_adds_bos
+from interp.tasks.long_context import Document, LongContextConfig, load_documents, make_windows
+from interp.versions import versions
+
+
+@dataclass(frozen=True)
+class NLLRunConfig:
+    models: tuple[str, ...] = ("smollm2-135m",)
+    text: LongContextConfig = field(default_factory=LongContextConfig)
+    chunk: int = 1024  # query positions per forward
+    stats: bool = False  # also activation statistics along the context (eager attention: slower)
+
+
+@dataclass(frozen=True)
+class ModelNLL:
+    """One model's NLL on its windows; `nll` is [window, tokens - 1] in nats."""
+
+    model: str
+    path: str
+    n_ctx: int
+    bos: bool
+    documents: list[str]
+    starts: list[int]
+    seconds: float
+    tokens_per_s: float
+    attention: str
+    nll: np.ndarray = field(repr=False)
+    stats: dict | None = field(default=None, repr=False)  # `ContextStats.result()`
+
+    @property
+    def summary(self) -> dict:
+        mean_cum = cumulative(self.nll).mean(0)
+        return {
+            "buckets": bucket_means(self.nll),
+            "final_cumulative": float(mean_cum[-1]),
+            "fit": power_law_fit(mean_cum),
+        }
+
+
+STAT_ARRAYS = ("norm", "far", "first", "count")
+STAT_META = ("sites", "far_k", "buckets")
+
+
+@dataclass(frozen=True)
+class NLLRun:
+    config: NLLRunConfig
+    models: tuple[ModelNLL, ...]
+    versions: dict
+    command: str = ""
+
+    def to_json(self) -> dict:
+        out = []
+        for m in self.models:
+            d = {k: v for k, v in asdict(m).items() if k not in ("nll", "stats")} | {"summary": m.summary}
+            if m.stats:
+                d["stats"] = {k: m.stats[k] for k in STAT_META}
+            out.append(d)
+        return {
+            "config": asdict(self.config.text),
+            "command": self.command,
+            "versions": self.versions,
+            "models": out,
+        }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        arrays = {m.model: m.nll.astype(np.float32) for m in self.models}
+        for m in self.models:
+            if m.stats:
+                arrays.update({f"{m.model}/{k}": m.stats[k] for k in STAT_ARRAYS})
+        return arrays
+
+    @classmethod
+    def from_files(cls, meta: dict, arrays: dict) -> NLLRun:
+        models = []
+        for d in meta["models"]:
+            stats = None
+            if d.get("stats") and f"{d['model']}/norm" in arrays:
+                stats = d["stats"] | {k: arrays[f"{d['model']}/{k}"] for k in STAT_ARRAYS}
+            models.append(
+                ModelNLL(
+                    **{k: d[k] for k in ModelNLL.__dataclass_fields__ if k not in ("nll", "stats")},
+                    nll=arrays[d["model"]],
+                    stats=stats,
+                )
+            )
+        text = LongContextConfig(**(meta["config"] | {"sources": tuple(meta["config"]["sources"])}))
+        return cls(
+            NLLRunConfig(tuple(m.model for m in models), text),
+            tuple(models),
+            meta.get("versions", {}),
+            meta.get("command", ""),
+        )
+
+    def for_report(self) -> dict:
+        """Plain data for `interp.reports.sections.nll_sections`."""
+        return {
+            "models": [
+                {
+                    "model": m.model,
+                    "summary": m.summary,
+                    "cumulative": cumulative(m.nll),
+                    "stats": m.stats,
+                }
+                for m in self.models
+            ]
+        }
+
+    def table(self) -> str:
+        names = [f"{lo}-{hi}" for lo, hi in BUCKETS]
+        rows = [["model", *names]] + [
+            [m.model] + [f"{m.summary['buckets'][k]:.3f}" if k in m.summary["buckets"] else "-" for k in names]
+            for m in self.models
+        ]
+        w = max(len(c) for r in rows for c in r)
+        return "\n".join(" ".join(c.rjust(w) for c in r) for r in rows)
+
+
+def stats_table(model: str, st: dict) -> str:
+    """Layer-averaged stats per position bucket, one row each."""
+    rows = [[model] + st["buckets"]]
+    rows += [[f"{site} norm"] + [f"{v:.2f}" for v in st["norm"][i].mean(0)] for i, site in enumerate(st["sites"])]
+    rows += [[f"attn >{k} back"] + [f"{v:.3f}" for v in st["far"][i].mean(0)] for i, k in enumerate(st["far_k"])]
+    rows += [["attn to first"] + [f"{v:.3f}" for v in st["first"].mean(0)]]
+    w = [max(len(r[j]) for r in rows) for j in range(len(rows[0]))]
+    return "\n".join(" ".join(c.rjust(w[j]) for j, c in enumerate(r)) for r in rows)
+
+
+def run_model(name: str, cfg: NLLRunConfig, docs: list[Document], progress: bool | None) -> ModelNLL:
+    """NLL per document window; with `cfg.stats`, also activation statistics along the context."""
+    name, path, hf, tok = load_hf(name, attn_implementation="eager" if cfg.stats else "sdpa")
+    n_ctx = int(getattr(hf.config, "max_position_embeddings", 0) or 0)
+    if n_ctx and cfg.text.tokens > n_ctx:
+        raise InterpError(f"--tokens {cfg.text.tokens} is more than {name}'s context of {n_ctx} tokens")
+    bos = [tok.bos_token_id] if tokenizer_adds_bos(tok) else []
+    ids = [bos + tok(d.text, add_special_tokens=False)["input_ids"] for d in docs]
+    win = make_windows(ids, [d.name for d in docs], cfg.text)
+    if bos:  # every window starts with BOS, as the model saw text in training
+        win_ids = np.concatenate([np.full((len(win.ids), 1), bos[0]), win.ids[:, :-1]], 1)
+    else:
+        win_ids = win.ids
+    acc = ContextStats(hf.config.num_hidden_layers) if cfg.stats else None
+    t0 = time.perf_counter()
+    check_chunked(hf, torch.as_tensor(win_ids[0])[None])
+    rows = []
+    with acc.attach(hf) if acc else nullcontext():
+        for row in tqdm(win_ids, desc=f"nll {name}", disable=None if progress is None else not progress):
+            rows.append(token_nll(hf, torch.as_tensor(row)[None], cfg.chunk)[0].numpy())
+    secs = time.perf_counter() - t0
+    nll = np.stack(rows)
+    return ModelNLL(
+        name,
+        str(path),
+        n_ctx,
+        bool(bos),
+        win.names,
+        win.starts.tolist(),
+        secs,
+        float(nll.size / secs),
+        "eager" if cfg.stats else "sdpa",
+        nll,
+        acc.result() if acc else None,
+    )
+
+
+def run(cfg: NLLRunConfig, command: str = "", progress: bool | None = None) -> NLLRun:
+    for m in cfg.models:  # fail fast, before any work
+        resolve(m)
+    docs = load_documents(cfg.text.sources, cache_dir())
+    return NLLRun(cfg, tuple(run_model(m, cfg, docs, progress) for m in cfg.models), versions(), command)

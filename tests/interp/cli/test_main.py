@@ -1,0 +1,16 @@
+from interp.cli.main import COMMANDS, main
+
+
+def test_lists_commands_and_refuses_unknown_ones(capsys):
+    assert main([]) == 2
+    usage = capsys.readouterr().out
+    assert all(c in usage for c in COMMANDS)
+    assert main(["--help"]) == 0
+    assert main(["frobnicate"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown command" in err and len(err.splitlines()) == 1
+
+
+def test_dispatches_to_the_command(capsys):
+    assert main(["report", "/no/such/folder"]) == 2
+    assert "no such folder" in capsys.readouterr().err

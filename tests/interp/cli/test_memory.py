@@ -1,0 +1,203 @@
+import dataclasses
+import json
+import re
+
+import numpy as np
+import torch
+
+from interp.cli import memory as cli
+from interp.tasks.memory import TASKS, RepeatCopyConfig, make_repeat_copy
+from interp.tasks.train import TrainConfig, load, train
+
+
+def _cfg(**kw):
+    return TrainConfig(
+        **(
+            {
+                "task": "copy",
+                "model": "ntm",
+                "steps": 40,
+                "batch": 8,
+                "lr": 3e-3,
+                "d_hidden": 16,
+                "N": 8,
+                "M": 6,
+                "ckpt_every": 10,
+                "eval_every": 20,
+            }
+            | kw
+        )
+    )
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys):
+    import interp.tasks.train as tt
+
+    real = tt.cost
+    calls = {"n": 0}
+
+    def poisoned(model, seq):
+        calls["n"] += 1
+        out = real(model, seq)
+        return out * float("nan") if calls["n"] > 15 else out
+
+    monkeypatch.setattr(tt, "cost", poisoned)
+    argv = [
+        "train",
+        "--task",
+        "copy",
+        "--steps",
+        "40",
+        "--batch",
+        "4",
+        "--d-hidden",
+        "8",
+        "--N",
+        "8",
+        "--M",
+        "4",
+        "--ckpt-every",
+        "5",
+        "--eval-every",
+        "100",
+        "--out",
+        str(tmp_path / "r"),
+        "--quiet",
+        "--no-compile",
+    ]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "non-finite" in err and len(err.splitlines()) == 1
+    info = json.loads((tmp_path / "r" / "ckpt" / "run.json").read_text())
+    assert info["step"] == 15
+    model = tt.load(tmp_path / "r")[0]
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert cli.main(argv) == 2 and "--resume" in capsys.readouterr().err  # never silently overwritten
+
+
+def test_eval_writes_data_and_figures(tmp_path, monkeypatch):
+    short = dataclasses.replace(TASKS["copy"], points=({"length": 10}, {"length": 30}), x=(10, 30))
+    monkeypatch.setitem(TASKS, "copy", short)  # the default reaches 120 steps: slow here
+    torch.set_num_threads(1)
+    for m in ("ntm", "lstm"):
+        train(_cfg(model=m, steps=4, n_layers=1), tmp_path / m, progress=False)
+    out = tmp_path / "eval"
+    assert cli.main(["eval", str(tmp_path / "ntm"), str(tmp_path / "lstm"), "--out", str(out)]) == 0
+    meta = json.loads((out / "memory.json").read_text())
+    assert [r["name"] for r in meta["runs"]] == ["NTM copy", "LSTM copy"]
+    assert meta["runs"][0]["x"] == [10, 30] and len(meta["runs"][0]["cost"]) == 2
+    z = np.load(out / "memory.npz")
+    assert z["NTM copy/example/write_w"].shape == (41, 8) and "LSTM copy/example/write_w" not in z
+    assert (out / "memory.html").read_text().count('class="plotly-graph-div"') == 1 + 1 + 2 + 1
+
+
+def test_warm_start_carries_a_copy_ntm_into_repeat_copy(tmp_path):
+    """With the repeat-count channel at zero, the warm-started model computes what the copy model did."""
+    torch.set_num_threads(1)
+    train(_cfg(steps=3), tmp_path / "copy", progress=False)
+    copy_model = load(tmp_path / "copy")[0]
+    args = [
+        "train",
+        "--task",
+        "repeat_copy",
+        "--steps",
+        "1",
+        "--batch",
+        "2",
+        "--d-hidden",
+        "16",
+        "--N",
+        "8",
+        "--M",
+        "6",
+        "--lr",
+        "1e-12",
+        "--init-from",
+        str(tmp_path / "copy"),
+        "--out",
+        str(tmp_path / "rep"),
+        "--quiet",
+        "--no-compile",
+    ]
+    assert cli.main(args) == 0
+    rep = load(tmp_path / "rep")[0]
+    seq = make_repeat_copy(RepeatCopyConfig(n=3, length=4, repeats=2), 5)
+    x = seq.inputs.clone()
+    x[..., -1] = 0  # the repeat count: the copy model has no such channel
+    with torch.no_grad():
+        torch.testing.assert_close(rep(x)[..., :8], copy_model(x[..., :-1]), atol=1e-4, rtol=0)
+    info = json.loads((tmp_path / "rep" / "ckpt" / "run.json").read_text())
+    assert info["config"]["init_from"] == str(tmp_path / "copy")
+
+
+def test_warm_start_refuses_other_sizes_and_models(tmp_path, capsys):
+    torch.set_num_threads(1)
+    train(_cfg(steps=1), tmp_path / "copy", progress=False)
+    base = [
+        "train",
+        "--task",
+        "repeat_copy",
+        "--steps",
+        "1",
+        "--batch",
+        "2",
+        "--N",
+        "8",
+        "--M",
+        "6",
+        "--quiet",
+        "--no-compile",
+        "--init-from",
+        str(tmp_path / "copy"),
+    ]
+    assert cli.main([*base, "--d-hidden", "32", "--out", str(tmp_path / "a")]) == 2
+    assert "d_hidden" in capsys.readouterr().err
+    assert cli.main([*base, "--model", "lstm", "--d-hidden", "16", "--out", str(tmp_path / "b")]) == 2
+    assert "cannot start" in capsys.readouterr().err
+    assert not (tmp_path / "a" / "ckpt").exists() and not (tmp_path / "b" / "ckpt").exists()
+
+
+def test_committed_checkpoints_evaluate_but_do_not_resume(tmp_path, capsys):
+    torch.set_num_threads(1)
+    train(_cfg(steps=2), tmp_path / "r", progress=False)
+    (tmp_path / "r" / "ckpt" / "optim.pt").unlink()
+    argv = [
+        "train",
+        "--task",
+        "copy",
+        "--steps",
+        "4",
+        "--batch",
+        "8",
+        "--lr",
+        "3e-3",
+        "--d-hidden",
+        "16",
+        "--N",
+        "8",
+        "--M",
+        "6",
+        "--ckpt-every",
+        "10",
+        "--eval-every",
+        "20",
+        "--resume",
+        "--out",
+        str(tmp_path / "r"),
+        "--quiet",
+        "--no-compile",
+    ]
+    assert cli.main(argv) == 2 and "no optimizer state" in capsys.readouterr().err
+
+
+def test_plot_redraws_without_the_models_and_keeps_what_exists(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(TASKS, "copy", dataclasses.replace(TASKS["copy"], points=({"length": 10},), x=(10,)))
+    torch.set_num_threads(1)
+    train(_cfg(steps=2), tmp_path / "ntm", progress=False)
+    assert cli.main(["eval", str(tmp_path / "ntm"), "--out", str(tmp_path / "ev")]) == 0
+    before = (tmp_path / "ev" / "memory.html").read_text()
+    assert cli.main(["plot", str(tmp_path / "ev")]) == 2 and "exists" in capsys.readouterr().err
+    assert cli.main(["plot", str(tmp_path / "ev"), "--output", str(tmp_path / "again.html")]) == 0
+    uuid = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # plotly's random div ids
+    assert uuid.sub("id", (tmp_path / "again.html").read_text()) == uuid.sub("id", before)
+    assert cli.main(["plot", str(tmp_path / "nothing")]) == 2 and "eval" in capsys.readouterr().err

@@ -1,0 +1,82 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from interp.tasks.train import TrainConfig, evaluate, load, train
+
+
+def _cfg(**kw):
+    return TrainConfig(
+        **(
+            {
+                "task": "copy",
+                "model": "ntm",
+                "steps": 40,
+                "batch": 8,
+                "lr": 3e-3,
+                "d_hidden": 16,
+                "N": 8,
+                "M": 6,
+                "ckpt_every": 10,
+                "eval_every": 20,
+            }
+            | kw
+        )
+    )
+
+
+def test_training_lowers_the_cost(tmp_path):
+    """150 batches of copy on lengths 1-3: the held-out cost falls well below a coin's (1 bit per bit)."""
+    torch.set_num_threads(1)
+    info = train(
+        _cfg(steps=150, batch=16, lr=1e-2, d_hidden=32, M=8, max_len=3, eval_every=50, ckpt_every=50),
+        tmp_path / "r",
+        progress=False,
+    )
+    coin = evaluate(lambda x: torch.zeros(*x.shape[:2], 8), "copy", max_len=3)
+    held = [c for _, c, _ in info["held_out"]]
+    assert held[-1] < held[0] and held[-1] < 0.85 * coin
+    assert info["step"] == 150 and (tmp_path / "r" / "ckpt" / "model.safetensors").exists()
+
+
+def test_resume_gives_the_same_weights_as_one_run(tmp_path):
+    torch.set_num_threads(1)
+    train(_cfg(steps=12, ckpt_every=6), tmp_path / "a", progress=False)
+    train(_cfg(steps=6, ckpt_every=6), tmp_path / "b", progress=False)
+    train(_cfg(steps=12, ckpt_every=6), tmp_path / "b", resume=True, progress=False)
+    a, b = load(tmp_path / "a")[0], load(tmp_path / "b")[0]
+    for (k, v), (_, w) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(v, w), k
+
+
+def test_the_best_held_out_weights_are_kept_beside_the_last(tmp_path):
+    torch.set_num_threads(1)
+    info = train(_cfg(steps=40, eval_every=10), tmp_path / "r", progress=False)
+    best_step, best_cost, _ = min(info["held_out"], key=lambda h: h[1])
+    model, best, opt = load(tmp_path / "r" / "best")
+    assert best["step"] == best_step and opt is None
+    assert evaluate(model, "copy") == pytest.approx(best_cost, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "copy-ntm",
+        "copy-lstm",
+        "repeat-ntm",
+        "repeat-lstm",
+        "ngrams-ntm",
+        "ngrams-lstm",
+        "recall-ntm",
+        "recall-lstm",
+    ],
+)
+def test_committed_checkpoints_reproduce_their_recorded_held_out_cost(name):
+    """The shipped weights, loaded by today's model code, score what training recorded for them."""
+    torch.set_num_threads(1)
+    model, info, _ = load(Path(__file__).parents[2] / "tasks" / "checkpoints" / name)
+    step, recorded, _ = info["held_out"][-1]
+    assert step == info["step"]
+    model.eval()
+    assert evaluate(model, info["config"]["task"]) == pytest.approx(recorded, rel=1e-3, abs=1e-3)
