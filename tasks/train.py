@@ -96,11 +96,10 @@ def warm_start(model, run: Path, sizes: dict) -> list[str]:
     src_model, src_info, _ = load(run)
     if src_info["config"]["model"] != _kind(model):
         raise ValueError(f"--init-from {run}: a {src_info['config']['model']} run cannot start a {_kind(model)}")
-    for key in ("d_hidden", "n_layers", "N", "M"):
-        if src_info["config"].get(key) != sizes.get(key):
-            raise ValueError(
-                f"--init-from {run}: its {key} is {src_info['config'].get(key)}, this run's {sizes.get(key)}"
-            )
+    src_cfg = asdict(TrainConfig(**src_info["config"]))  # older runs lack newer fields: their defaults
+    for key in ("d_hidden", "n_layers", "M", "controller"):  # N is free: no weight depends on it
+        if src_cfg[key] != sizes.get(key):
+            raise ValueError(f"--init-from {run}: its {key} is {src_cfg[key]}, this run's {sizes.get(key)}")
     src = src_model.state_dict()
     d_src = dims(src_info["config"]["task"])[0]
     d_in = model.cfg.d_in

@@ -160,7 +160,10 @@ class NTM(HookedRootModule):
         """Run `step` through torch.compile while nothing is hooked (about 2x faster to train on CPU).
 
         The first call at each batch shape compiles (tens of seconds) and is checked against the
-        eager step: `forward` raises `CompiledStepMismatch` if they differ by more than 1e-5.
+        eager step: `forward` raises `CompiledStepMismatch` if their logits differ by more than 1e-4 of
+        the logits' scale. (Any reordering of float32 ops, the eager fast step against `forward_plain`
+        included, differs by ~1e-5 of that scale on a trained model: sharp weightings amplify rounding
+        over the recurrence. A real error is of the order of the logits.)
         (Runtime type checkers such as the test suite's jaxtyping hook cannot be traced: compile
         outside them.)
         """
@@ -177,10 +180,11 @@ class NTM(HookedRootModule):
             with torch.no_grad():
                 got, want = self._unroll(x, compiled), self._unroll(x, self.step)
             diff = float((got - want).abs().max())
-            if not diff <= 1e-5:
+            tol = 1e-4 * max(1.0, float(want.abs().max()))
+            if not diff <= tol:
                 raise CompiledStepMismatch(
                     f"the compiled NTM step differs from the eager step by {diff:.3g} "
-                    f"(tolerance 1e-5, torch {torch.__version__}); train without compiling"
+                    f"(tolerance {tol:.2g}, torch {torch.__version__}); train without compiling"
                 )
             self._checked.add(tuple(x.shape[::2]))
         return self._unroll(x, compiled)
