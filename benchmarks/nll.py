@@ -23,8 +23,9 @@ def child(model: str, tokens: int, mode: str) -> dict:
     import numpy as np
     import torch
 
+    from interp.builtins import cache_dir
     from interp.longctx import token_nll
-    from interp.models import cache_dir, load_hf
+    from interp.models import load_hf
     from interp.tasks.long_context import LongContextConfig, load_documents, make_windows
 
     torch.set_grad_enabled(False)

@@ -31,7 +31,8 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from interp.models import TASK_FILE, TRAINED
+from interp.builtins import TRAINED
+from interp.models import TASK_FILE
 from interp.tasks.arithmetic import ArithmeticConfig, operands
 
 CHECKPOINT = TRAINED["arith-toy"]

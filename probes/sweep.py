@@ -1,10 +1,14 @@
-"""Probe sweep over (site x layer x target) with k-fold CV, baselines and control tasks.
+"""Probe sweep over (site x layer x digit scale) with k-fold CV, baselines and a control task.
 
-Control task (Hewitt & Liang 2019): the same probe on labels given by a fixed
-random function of the input (here of the two operand digits at that scale,
-values drawn from the real labels' distribution). A probe that fits the
-control as well as the real task is memorising, not reading; selectivity =
-accuracy - control accuracy says how much of the accuracy is the model's.
+Each digit scale has its own activations (the position it is read at) and its own rows: only
+problems whose answer writes that digit. A cell's probe and its control probe are fitted on the
+same rows; each carries its majority baseline (always guessing the training fold's commonest
+label) and chance (1 / classes).
+
+Control task: the same digit scale of |a - b|, a computation of the same operand digits that the
+prompt does not ask for (same output space, similar label distribution). A probe that reads the
+answer's digit better than that control reads something the model computed for this prompt, not
+merely the operands; `selectivity` = (accuracy - majority) - (control - control majority).
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ from typing import Literal
 import numpy as np
 import torch
 from jaxtyping import Float, Int
+from scipy import stats
 from sklearn.model_selection import KFold, StratifiedKFold
 from tqdm.auto import tqdm
 
 from interp.probes.batched import fit_batched
 from interp.probes.linear import LinearProbe
+
+ARRAYS = ("accuracy", "control", "majority", "control_majority", "chance", "n")
 
 
 @dataclass(frozen=True)
@@ -29,33 +36,35 @@ class SweepConfig:
     method: Literal["torch", "sklearn"] = "torch"
     seed: int = 0
     tol: float = 1e-4  # scikit-learn's gradient tolerance (its default)
-    # The torch solver's gradient lives in a rescaled basis, flatter along high-variance
-    # directions, so it needs a tighter tolerance to land on sklearn's predictions.
-    torch_tol: float = 1e-5
-    max_iter: int = 150  # torch L-BFGS cap; the batch runs until its slowest probe stops
+    torch_tol: float = 1e-5  # the batched solver's gradient test (rescaled basis)
+    max_iter: int = 300  # batched L-BFGS cap
+    patience: int = 20  # the batched solver also stops a probe whose held-out predictions held this long
 
 
-@dataclass
+@dataclass(frozen=True)
 class ProbeResults:
     sites: list[str]
     layers: list[int]
-    targets: list[str]
+    targets: list[str]  # digit scales, "digit_1" = ones
     accuracy: Float[np.ndarray, "site layer target fold"]
     control: Float[np.ndarray, "site layer target fold"]
-    majority: Float[np.ndarray, " target"]  # always guessing the training fold's commonest label
+    majority: Float[np.ndarray, " target"]  # mean over folds
+    control_majority: Float[np.ndarray, " target"]
     chance: Float[np.ndarray, " target"]  # 1 / number of classes
+    n: Int[np.ndarray, " target"]  # problems whose answer writes this digit
     config: dict = field(default_factory=dict)
 
     def mean(self, which: str = "accuracy") -> Float[np.ndarray, "site layer target"]:
         return getattr(self, which).mean(-1)
 
+    def above_majority(self) -> Float[np.ndarray, "site layer target"]:
+        return self.mean() - self.majority
+
     def selectivity(self) -> Float[np.ndarray, "site layer target"]:
-        return (self.accuracy - self.control).mean(-1)
+        return self.above_majority() - (self.mean("control") - self.control_majority)
 
     def ci95(self, which: str = "accuracy") -> Float[np.ndarray, "site layer target"]:
         """Half-width of a 95% t-interval over folds."""
-        from scipy import stats
-
         x = getattr(self, which)
         k = x.shape[-1]
         if k < 2:
@@ -63,22 +72,13 @@ class ProbeResults:
         return stats.t.ppf(0.975, k - 1) * x.std(-1, ddof=1) / np.sqrt(k)
 
     def to_json(self) -> dict:
-        d = asdict(self)
-        for key in ("accuracy", "control", "majority", "chance"):
-            d[key] = np.asarray(d[key]).tolist()
-        return d
+        return asdict(self) | {k: np.asarray(getattr(self, k)).tolist() for k in ARRAYS}
 
     @classmethod
     def from_json(cls, d: dict) -> ProbeResults:
-        arrays = {k: np.asarray(d[k]) for k in ("accuracy", "control", "majority", "chance")}
-        return cls(d["sites"], d["layers"], d["targets"], config=d.get("config", {}), **arrays)
-
-
-def control_labels(y: Int[np.ndarray, " n"], a_digit, b_digit, seed: int) -> Int[np.ndarray, " n"]:
-    """A fixed random function of (a digit, b digit), values drawn from y's distribution."""
-    rng = np.random.default_rng(seed)
-    table = rng.choice(y, size=(10, 10), replace=True)
-    return table[a_digit, b_digit]
+        return cls(
+            d["sites"], d["layers"], d["targets"], config=d.get("config", {}), **{k: np.asarray(d[k]) for k in ARRAYS}
+        )
 
 
 def split(strata: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -92,55 +92,111 @@ def split(strata: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, n
     return list(KFold(folds, shuffle=True, random_state=seed).split(strata))
 
 
+def _majority(y: np.ndarray, tr: np.ndarray, te: np.ndarray) -> float:
+    vals, counts = np.unique(y[tr], return_counts=True)
+    return float(np.mean(y[te] == vals[counts.argmax()]))
+
+
+def _fold_torch(X, labels, controls, tr, te, cfg: SweepConfig, init: list | None):
+    """Held-out accuracy [p, scale, 2] of every probe of one fold, batched; p = site x layer feature sets.
+
+    One batched fit per digit scale, on exactly the rows whose answer writes that digit."""
+    p, _, T, _ = X.shape
+    out, fitted = np.zeros((p, T, 2)), []
+    for j in range(T):
+        tr_j, te_j = tr[labels[tr, j] >= 0], te[labels[te, j] >= 0]
+        y_tr = torch.as_tensor(np.stack([labels[tr_j, j], controls[tr_j, j]], -1)).expand(p, -1, -1)
+        probes = fit_batched(
+            X[:, tr_j, j],
+            y_tr,
+            10,
+            C=cfg.C,
+            max_iter=cfg.max_iter,
+            tol=cfg.torch_tol,
+            watch=X[:, te_j, j],
+            patience=cfg.patience,
+            init=init[j] if init else None,
+        )
+        pred = probes.predict(X[:, te_j, j]).numpy()  # [p, n_te, 2]
+        truth = np.stack([labels[te_j, j], controls[te_j, j]], -1)[None]
+        out[:, j] = (pred == truth).mean(1)
+        fitted.append(probes)
+    return out, fitted
+
+
+def _fold_sklearn(X, labels, controls, tr, te, cfg: SweepConfig, bar):
+    """The reference: `LinearProbe` (scikit-learn) fitted one probe at a time."""
+    p, _, T, _ = X.shape
+    out = np.zeros((p, T, 2))
+    for j in range(T):
+        tr_j, te_j = tr[labels[tr, j] >= 0], te[labels[te, j] >= 0]
+        for i in range(p):
+            for c, y in enumerate((labels[:, j], controls[:, j])):
+                probe = LinearProbe(C=cfg.C, tol=cfg.tol).fit(X[i, tr_j, j].numpy(), y[tr_j])
+                out[i, j, c] = probe.score(X[i, te_j, j].numpy(), y[te_j])
+                bar.update(1)
+    return out
+
+
 def sweep(
-    acts: dict[str, Float[torch.Tensor, "n layer d"]],
-    labels: dict[str, Int[np.ndarray, " n"]],
-    controls: dict[str, Int[np.ndarray, " n"]],
+    acts: dict[str, Float[torch.Tensor, "n layer scale d"]],
+    labels: Int[np.ndarray, "n scale"],
+    controls: Int[np.ndarray, "n scale"],
     layers: list[int],
     cfg: SweepConfig,
     strata: np.ndarray | None = None,
     progress: bool | None = None,
     only_folds: list[int] | None = None,
 ) -> ProbeResults:
-    """Fit a probe per (site, layer, target) and its control, per fold (or only the folds named)."""
-    sites, targets = list(acts), list(labels)
-    n = len(next(iter(labels.values())))
+    """A probe per (site, layer, scale) and its control, per fold (or only the folds named).
+
+    `labels` and `controls` hold -1 where the problem's answer does not write that digit.
+    """
+    sites = list(acts)
+    n, T = labels.shape
     folds = split(strata if strata is not None else np.zeros(n, int), cfg.folds, cfg.seed)
-    if only_folds is not None:
-        folds = [folds[i] for i in only_folds]
-    shape = (len(sites), len(layers), len(targets), len(folds))
-    acc, ctl = np.zeros(shape), np.zeros(shape)
-    Y = np.stack([labels[t] for t in targets] + [controls[t] for t in targets], axis=1)  # [n, 2T]
-    n_classes = int(Y.max()) + 1
-    X = torch.stack([acts[s] for s in sites], 0).float()  # [site, n, layer, d]
-    X = X.permute(0, 2, 1, 3).reshape(len(sites) * len(layers), n, -1)  # [p, n, d]
-    T = len(targets)
-    majority = np.zeros(T)
+    folds = [folds[i] for i in only_folds] if only_folds is not None else folds
+    X = torch.stack([acts[s].float() for s in sites], 0)  # [site, n, layer, scale, d]
+    X = X.permute(0, 2, 1, 3, 4).reshape(len(sites) * len(layers), n, T, -1)  # [p, n, scale, d]
+    right = np.zeros((X.shape[0], T, 2, len(folds)))
+    majority, control_majority = np.zeros(T), np.zeros(T)
+    per_fold = 1 if cfg.method == "torch" else X.shape[0] * T * 2
     bar = tqdm(
-        total=len(folds) * (1 if cfg.method == "torch" else X.shape[0] * 2 * T),
-        desc=f"probes ({cfg.method})",
-        disable=None if progress is None else not progress,
+        total=len(folds) * per_fold, desc=f"probes ({cfg.method})", disable=None if progress is None else not progress
     )
+    init = None
     for f, (tr, te) in enumerate(folds):
-        for j, t in enumerate(targets):
-            vals, counts = np.unique(labels[t][tr], return_counts=True)
-            majority[j] += np.mean(labels[t][te] == vals[counts.argmax()]) / len(folds)
+        for j in range(T):
+            tr_j, te_j = tr[labels[tr, j] >= 0], te[labels[te, j] >= 0]
+            majority[j] += _majority(labels[:, j], tr_j, te_j) / len(folds)
+            control_majority[j] += _majority(controls[:, j], tr_j, te_j) / len(folds)
         if cfg.method == "torch":
-            yt = torch.as_tensor(Y[tr]).expand(X.shape[0], -1, -1)
-            probes = fit_batched(X[:, tr], yt, n_classes, C=cfg.C, max_iter=cfg.max_iter, tol=cfg.torch_tol)
-            pred = probes.predict(X[:, te]).numpy()  # [p, n_te, 2T]
-            right = (pred == Y[te][None]).mean(1)  # [p, 2T]
+            right[..., f], init = _fold_torch(X, labels, controls, tr, te, cfg, init)
             bar.update(1)
         else:
-            right = np.zeros((X.shape[0], 2 * T))
-            for p in range(X.shape[0]):
-                Xtr, Xte = X[p, tr].numpy(), X[p, te].numpy()
-                for j in range(2 * T):
-                    probe = LinearProbe(C=cfg.C, tol=cfg.tol).fit(Xtr, Y[tr, j])
-                    right[p, j] = probe.score(Xte, Y[te, j])
-                    bar.update(1)
-        right = right.reshape(len(sites), len(layers), 2 * T)
-        acc[..., f], ctl[..., f] = right[..., :T], right[..., T:]
+            right[..., f] = _fold_sklearn(X, labels, controls, tr, te, cfg, bar)
     bar.close()
-    chance = np.array([1 / len(np.unique(labels[t])) for t in targets])
-    return ProbeResults(sites, layers, targets, acc, ctl, majority, chance, config=asdict(cfg))
+    right = right.reshape(len(sites), len(layers), T, 2, len(folds))
+    chance = np.array([1 / len(np.unique(labels[labels[:, j] >= 0, j])) for j in range(T)])
+    targets = [f"digit_{j + 1}" for j in range(T)]
+    return ProbeResults(
+        sites,
+        layers,
+        targets,
+        right[..., 0, :],
+        right[..., 1, :],
+        majority,
+        control_majority,
+        chance,
+        (labels >= 0).sum(0),
+        config=asdict(cfg),
+    )
+
+
+def difference_controls(
+    a: Int[np.ndarray, " n"], b: Int[np.ndarray, " n"], written: Int[np.ndarray, " n"], scales: int
+) -> Int[np.ndarray, "n scale"]:
+    """The control labels: digit k of |a - b|, masked (-1) like the answer's digit k."""
+    diff = np.abs(a - b)
+    out = np.stack([(diff // 10 ** (k - 1)) % 10 for k in range(1, scales + 1)], 1)
+    return np.where(np.arange(1, scales + 1)[None] <= written[:, None], out, -1)

@@ -17,8 +17,12 @@ def digit_scale_heatmap(
     colorbar: str = "held-out accuracy",
     diverging: bool = False,
     ci: Float[np.ndarray, "scale layer"] | None = None,
+    order: str = "place",
 ) -> go.Figure:
-    """x = layer, y = digit scale (1 = ones ... 4 = thousands), colour = value."""
+    """x = layer, y = digit scale (1 = ones ... 4 = thousands), colour = value.
+
+    `order`: "place" puts the ones at the top; "writing" puts the leading digit (written first) at the top.
+    """
     values = np.asarray(values, dtype=float)
     scales = list(range(1, values.shape[0] + 1))
     text = np.vectorize(lambda v: f"{v:.2f}")(values)
@@ -45,8 +49,8 @@ def digit_scale_heatmap(
     fig.update_layout(
         title=title,
         xaxis_title="layer",
-        yaxis_title="Digit Scale",
-        yaxis={"tickmode": "array", "tickvals": scales, "autorange": "reversed"},
+        yaxis_title="Digit Scale" + (" (place value, ones first)" if order == "place" else " (order of writing)"),
+        yaxis={"tickmode": "array", "tickvals": scales, "autorange": "reversed" if order == "place" else True},
         xaxis={"dtick": 2 if len(layers) > 12 else 1},
         height=320,
         margin={"t": 60, "b": 50},

@@ -7,12 +7,11 @@ toolkit: the runs hand it arrays and strings (their `for_report()`).
 
 from __future__ import annotations
 
-import html as _html
+import html
 
 import numpy as np
 
 from interp.reports.figures import digit_scale_heatmap, layer_position_heatmap, nll_curves, sublayer_grid
-from interp.reports.sequences import cost_curves, prediction_rows, sequence_rows, weighting_heatmap
 
 LABEL = {"attn_out": "ATT", "mlp_out": "MLP", "resid_post": "resid_post"}
 Section = tuple[str, list]
@@ -21,42 +20,90 @@ Section = tuple[str, list]
 def table(rows: list[list[str]]) -> str:
     """An HTML table; the first row is the header."""
     head, *body = rows
-    th = "".join(f"<th>{_html.escape(str(c))}</th>" for c in head)
-    tb = "".join("<tr>" + "".join(f"<td>{_html.escape(str(c))}</td>" for c in r) + "</tr>" for r in body)
+    th = "".join(f"<th>{html.escape(str(c))}</th>" for c in head)
+    tb = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in body)
     return f"<table><tr>{th}</tr>{tb}</table>"
 
 
-def probe_sections(d: dict) -> list[Section]:
-    """Digit-scale accuracy and selectivity heatmaps per site.
+def config_table(config: dict) -> str:
+    """A run's config as a two-column table (nested configs flattened as `task.digits`)."""
+    rows: list[list[str]] = [["setting", "value"]]
 
-    `d`: name, sites, layers, accuracy/ci95/selectivity [site, layer, scale], majority [scale], behaviour.
+    def walk(d: dict, prefix: str = "") -> None:
+        for k, v in d.items():
+            if isinstance(v, dict):
+                walk(v, f"{prefix}{k}.")
+            else:
+                rows.append([f"{prefix}{k}", ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)])
+
+    walk(config)
+    return table(rows)
+
+
+def _behaviour(beh: dict) -> str:
+    pct = lambda v: f"{100 * v:.1f}%"  # noqa: E731
+    by_len = ", ".join(f"{k}-digit {pct(v)}" for k, v in beh["by_operand_digits"].items())
+    by_scale = ", ".join(f"scale {k} {pct(v)}" for k, v in beh["by_scale"].items())
+    return (
+        f"<p>The model's own greedy answers on {beh['n']} problems: exact match <b>{pct(beh['exact'])}</b>; "
+        f"by operand length {by_len}; digit right by answer scale {by_scale}.</p>"
+    )
+
+
+def probe_sections(d: dict) -> list[Section]:
+    """Accuracy, accuracy above the majority baseline, selectivity per site, and the logit lens beside them.
+
+    `d`: name, sites, layers, accuracy/ci95/above_majority/selectivity [site, layer, scale], majority,
+    control_majority, chance [scale], lens [layer, scale], read_at, order, config, behaviour.
     """
-    name = d["name"]
-    figs: list = []
+    name, order, layers = d["name"], d.get("order", "place"), d["layers"]
+    where = {"emit": "where each digit is written", "equals": "at the final '='"}.get(d["read_at"], d["read_at"])
+    base = ", ".join(
+        f"scale {k + 1}: majority {m:.2f}, control majority {c:.2f}, chance {ch:.2f}"
+        for k, (m, c, ch) in enumerate(zip(d["majority"], d["control_majority"], d["chance"], strict=True))
+    )
+    items: list = [
+        config_table(d["config"]),
+        f"<p>Probes read {html.escape(where)}. Baselines by digit scale: {base}.</p>",
+    ]
+    if d.get("behaviour"):
+        items.append(_behaviour(d["behaviour"]))
+    items.append(
+        digit_scale_heatmap(
+            np.asarray(d["lens"]).T,
+            layers,
+            order=order,
+            colorbar="top-1 accuracy",
+            title=f"Logit lens: the model's own readout of each digit, {name}",
+        )
+    )
     for si, site in enumerate(d["sites"]):
-        figs += [
+        items += [
             digit_scale_heatmap(
                 d["accuracy"][si].T,
-                d["layers"],
+                layers,
                 ci=d["ci95"][si].T,
-                title=f"Accuracy Breakdown: {name}, {site}",
+                order=order,
+                title=f"Accuracy Breakdown: {name}, {site} (probe, held-out)",
+            ),
+            digit_scale_heatmap(
+                d["above_majority"][si].T,
+                layers,
+                diverging=True,
+                order=order,
+                colorbar="accuracy - majority",
+                title=f"Above the majority baseline: {name}, {site}",
             ),
             digit_scale_heatmap(
                 d["selectivity"][si].T,
-                d["layers"],
+                layers,
                 diverging=True,
+                order=order,
                 colorbar="selectivity",
-                title=f"Selectivity (accuracy - control task): {name}, {site}",
+                title=f"Selectivity (above majority, minus the control task's): {name}, {site}",
             ),
         ]
-    text = f"<p>majority baseline by digit scale: {np.round(d['majority'], 3).tolist()}</p>"
-    beh = d.get("behaviour")
-    if beh:
-        text += (
-            f"<p>model's own greedy exact match: {beh['exact']:.3f}; by operand digits "
-            f"{beh['by_operand_digits']}; by answer digit scale {beh['by_scale']}</p>"
-        )
-    return [(f"Digit-scale probes: {name}", [text, *figs])]
+    return [(f"Digit-scale probes: {name}", items)]
 
 
 def patch_sections(d: dict, threshold: float = 0.1) -> list[Section]:
@@ -64,8 +111,8 @@ def patch_sections(d: dict, threshold: float = 0.1) -> list[Section]:
     sites, labels, name = list(d["sites"]), d["suffix_tokens"], d["model"]
     text = (
         f"<p>{d['n_pairs']} pairs; mean logit difference clean {float(d['ld_clean']):.3f}, "
-        f"corrupted {float(d['ld_corrupt']):.3f}. Example: <code>{_html.escape(d['example'][0])}</code> vs "
-        f"<code>{_html.escape(d['example'][1])}</code></p>"
+        f"corrupted {float(d['ld_corrupt']):.3f}. Example: <code>{html.escape(d['example'][0])}</code> vs "
+        f"<code>{html.escape(d['example'][1])}</code></p>"
     )
     out = [
         (
@@ -169,86 +216,3 @@ def stats_figures(st: dict) -> list:
         layer_position_heatmap(st["first"], st["buckets"], "attention to the first token", "attention mass", zmax=1.0)
     )
     return figs
-
-
-def _task_items(task: str, runs: list[dict], arrays: dict) -> list:
-    rows = [["model", "parameters", "batches", "sequences", "train time (s)", *map(str, runs[0]["x"])]]
-    rows += [
-        [
-            r["name"],
-            f"{r['parameters']:,}",
-            str(r["step"]),
-            f"{r['sequences']:,}",
-            f"{r['seconds']:.0f}",
-            *[f"{c:.3f}" for c in r["cost"]],
-        ]
-        for r in runs
-    ]
-    items: list = [table(rows)]
-    first, figure = runs[0]["name"], runs[0]["figure"]
-    if figure == "ngrams":
-        items.append(
-            "<p>"
-            + "; ".join(
-                f"{r['name']}: {r['cost'][0]:.2f} bits per sequence, "
-                f"{r['above_optimal']:+.2f} above the optimal estimator "
-                f"({r['optimal']:.2f})"
-                for r in runs
-            )
-            + "</p>"
-        )
-        pred = {
-            "Input": arrays[f"{first}/example/inputs"],
-            "Optimal": arrays[f"{first}/example/optimal"],
-        }
-        pred |= {r["model"].upper(): arrays[f"{r['name']}/example/pred"] for r in runs}
-        items.append(prediction_rows(pred, "Dynamic N-grams: predicted P(next bit = 1) on one test sequence"))
-        return items
-    if figure == "cost_curve":
-        items.append(
-            cost_curves(
-                runs[0]["x"],
-                {r["name"]: r["cost"] for r in runs},
-                f"{task}: cost against length",
-                runs[0]["xlabel"],
-            )
-        )
-    for key, title in zip(runs[0]["examples"], runs[0]["example_titles"], strict=True):
-        seqs = {"Targets": arrays[f"{first}/{key}/targets"]}
-        seqs |= {f"{r['model'].upper()} outputs": arrays[f"{r['name']}/{key}/outputs"] for r in runs}
-        items.append(sequence_rows(seqs, title))
-    return items
-
-
-def memory_sections(d: dict) -> list[Section]:
-    """NTM vs LSTM on the memory tasks: costs, Targets/Outputs rows, N-gram rows, weightings, training curves.
-
-    `d`: runs (each with its task's `figure`, `examples` and `example_titles`) and arrays.
-    """
-    out = []
-    arrays = d["arrays"]
-    by_task: dict[str, list[dict]] = {}
-    for r in d["runs"]:
-        by_task.setdefault(r["task"], []).append(r)
-    for task, runs in by_task.items():
-        items = _task_items(task, runs, arrays)
-        for r in runs:
-            for head in ("write_w", "read_w"):
-                for k in sorted(a for a in arrays if a.startswith(f"{r['name']}/") and a.endswith(f"/{head}")):
-                    items.append(
-                        weighting_heatmap(
-                            arrays[k],
-                            f"{r['name']}: {head.replace('_w', '')} weighting ({k.split('/')[1]})",
-                        )
-                    )
-        seen = {r["name"]: [h[0] * r["config"]["batch"] for h in r["held_out"]] for r in runs}
-        items.append(
-            cost_curves(
-                seen,
-                {r["name"]: [h[1] for h in r["held_out"]] for r in runs},
-                f"{task}: held-out cost during training",
-                "training sequences",
-            )
-        )
-        out.append((f"Memory task: {task}", items))
-    return out

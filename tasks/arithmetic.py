@@ -14,7 +14,7 @@ import numpy as np
 from jaxtyping import Int
 
 Op = Literal["add", "sub", "mul"]
-ReadAt = Literal["equals", "last_operand", "last"]
+ReadAt = Literal["emit", "equals", "last_operand", "last"]
 SYMBOL = {"add": "+", "sub": "-", "mul": "*"}
 
 
@@ -24,7 +24,9 @@ class ArithmeticConfig:
     op: Op = "add"
     digits: tuple[int, int] = (1, 4)  # operand length range, inclusive: (2, 2) = 2-digit only
     shots: int = 3  # solved examples before the question (0 = zero-shot)
-    read_at: ReadAt = "equals"  # where probes read: the final '=', last operand token, last token
+    # Where probes read. "emit": each answer digit at the position that predicts it, with the correct
+    # answer written after the prompt (teacher forcing); or the final '=', last operand token, last token.
+    read_at: ReadAt = "emit"
     scales: int = 4  # answer digit scales to label: 1 = ones ... 4 = thousands
     pad: int = 0  # zero-pad operands to this many digits, answers to the widest (0 = no padding)
 
@@ -40,6 +42,10 @@ class ArithmeticConfig:
             raise ValueError("shots must be >= 0 and scales >= 1")
         if self.pad and self.pad < hi:
             raise ValueError(f"pad must be 0 or at least the operand length {hi}, got {self.pad}")
+
+    def answer(self, a: int, b: int, answer: int) -> str:
+        """The answer as this format writes it, e.g. `47` or, padded, `00047`."""
+        return self.format(a, b, answer)[len(self.format(a, b)) : -1]
 
     def format(self, a: int, b: int, answer: int | None = None) -> str:
         """One problem as text: `12+35=` or, with its answer, `12+35=47\n`."""
@@ -92,7 +98,8 @@ def make_arithmetic(cfg: ArithmeticConfig, seed: int) -> Problems:
         sa, sb, sans = _pairs(rng, cfg, cfg.shots)
         shots = "".join(cfg.format(int(x), int(y), int(z)) for x, y, z in zip(sa, sb, sans, strict=True))
         prompts.append(shots + cfg.format(int(a[i]), int(b[i])))
-    labels = {"n_digits": np.array([len(str(v)) for v in ans])}
+    written = [len(cfg.answer(int(x), int(y), int(z))) for x, y, z in zip(a, b, ans, strict=True)]
+    labels = {"n_digits": np.array([len(str(v)) for v in ans]), "written_digits": np.array(written)}
     for k in range(1, cfg.scales + 1):
         labels[f"digit_{k}"] = digit(ans, k)
         labels[f"a_digit_{k}"] = digit(a, k)
@@ -117,6 +124,39 @@ def token_positions(tokenizer, problems: Problems, prepend_bos: bool) -> dict[st
         out["last_operand"].append(_token_at(offsets, len(text) - 2, text) + shift)
         out["last"].append(len(offsets) - 1 + shift)
     return {k: np.array(v) for k, v in out.items()}
+
+
+def probe_texts(problems: Problems) -> list[str]:
+    """What the probe run feeds the model: the prompts, followed by their correct answers for `emit`."""
+    if problems.cfg.read_at != "emit":
+        return problems.prompts
+    cfg = problems.cfg
+    return [
+        p + cfg.answer(int(x), int(y), int(z))
+        for p, x, y, z in zip(problems.prompts, problems.a, problems.b, problems.answer, strict=True)
+    ]
+
+
+def read_positions(tokenizer, problems: Problems, prepend_bos: bool) -> Int[np.ndarray, "n scales"]:
+    """Token index at which each digit scale is read, for `probe_texts(problems)`.
+
+    `emit`: the position that predicts the digit (the final `=` for the leading digit, then each written
+    digit for the next); a scale the answer does not write reads at `=` (its label is masked out).
+    Other read positions are the same for every scale.
+    """
+    cfg = problems.cfg
+    fixed = token_positions(tokenizer, problems, prepend_bos)
+    if cfg.read_at != "emit":
+        return np.repeat(fixed[cfg.read_at][:, None], cfg.scales, 1)
+    texts = probe_texts(problems)
+    enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    out = np.repeat(fixed["equals"][:, None], cfg.scales, 1)
+    for i, (prompt, text, offsets) in enumerate(zip(problems.prompts, texts, enc, strict=True)):
+        width = len(text) - len(prompt)
+        for k in range(1, min(cfg.scales, width) + 1):
+            char = len(prompt) + (width - k) - 1  # the character just before the scale-k digit
+            out[i, k - 1] = _token_at(offsets, char, text) + int(prepend_bos)
+    return out
 
 
 def _token_at(offsets: list[tuple[int, int]], char: int, text: str) -> int:

@@ -42,7 +42,7 @@ def test_bridge_matches_transformers(smol):
 def test_position_settings_survive_conversion():
     from transformers import AutoConfig
 
-    from interp.models import converted_dir
+    from interp.builtins import converted_dir
 
     cfg = AutoConfig.from_pretrained(converted_dir("smollm2-135m"))
     assert cfg.num_hidden_layers == 30 and cfg.max_position_embeddings == 8192

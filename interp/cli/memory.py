@@ -16,7 +16,7 @@ import torch
 from interp.cli.common import Parser, command_line, fail, parse, refuse_existing
 from interp.files import atomic_write_text, write_outputs
 from interp.reports.html import assemble
-from interp.reports.sections import memory_sections
+from interp.reports.memory import memory_sections
 from interp.runs.memory import MemoryEval, evaluate_runs
 from interp.tasks.memory import TASKS
 from interp.tasks.models.ntm import CompiledStepMismatch

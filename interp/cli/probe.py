@@ -29,11 +29,7 @@ OUTPUTS = ("results.json", "results.csv", "heatmap.html", "problems")
 
 
 def page(out: dict) -> str:
-    header = (
-        f"<p>model <b>{html.escape(out['model']['name'])}</b>, task {out['config']['task']}, "
-        f"seed {out['config']['seed']}</p><pre>{html.escape(out['command'])}</pre>"
-    )
-    return assemble(probe_sections(for_report(out)), f"Digit-scale probes: {out['model']['name']}", header)
+    return assemble(probe_sections(for_report(out)), "interp probe", f"<pre>{html.escape(out['command'])}</pre>")
 
 
 def _json_default(o):
@@ -44,18 +40,28 @@ def _json_default(o):
     return str(o)
 
 
-def write(res: ProbeRun, out_dir: Path) -> None:
+def write(res: ProbeRun, out_dir: Path, order: str = "place") -> None:
     """Every file to a scratch folder first, then each moved into place."""
-    out = res.to_json()
+    out = res.to_json() | {"order": order}
     datasets.disable_progress_bars()
     write_outputs(
         out_dir,
         {
             "results.json": lambda p: p.write_text(json.dumps(out, indent=1, default=_json_default)),
-            "results.csv": lambda p: p.write_text(csv_text(res.probes)),
+            "results.csv": lambda p: p.write_text(csv_text(res)),
             "heatmap.html": lambda p: p.write_text(page(out)),
             "problems": lambda p: to_dataset(res.problems).save_to_disk(str(p)),
         },
+    )
+
+
+def behaviour_line(b: dict) -> str:
+    pct = lambda v: f"{100 * v:.1f}%"  # noqa: E731
+    return (
+        f"model's own greedy exact match: {pct(b['exact'])} on {b['n']} problems; by operand length "
+        + ", ".join(f"{k}-digit {pct(v)}" for k, v in b["by_operand_digits"].items())
+        + "; digit right by answer scale "
+        + ", ".join(f"{k}: {pct(v)}" for k, v in b["by_scale"].items())
     )
 
 
@@ -79,7 +85,18 @@ def parser() -> Parser:
     ap.add_argument("--site", default="attn_out,mlp_out,resid_post")
     ap.add_argument("--n", type=int, default=ArithmeticConfig.n, help="number of problems")
     ap.add_argument("--shots", type=int, default=ArithmeticConfig.shots)
-    ap.add_argument("--read-at", default="equals", choices=["equals", "last_operand", "last"])
+    ap.add_argument(
+        "--read-at",
+        default="emit",
+        choices=["emit", "equals", "last_operand", "last"],
+        help="emit: each answer digit where the model writes it (the default); or the final '=', ...",
+    )
+    ap.add_argument(
+        "--order",
+        default="place",
+        choices=["place", "writing"],
+        help="digit-scale axis of the heatmaps: place value (ones first) or order of writing",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--folds", type=int, default=SweepConfig.folds)
     ap.add_argument("--C", type=float, default=SweepConfig.C, help="inverse L2 strength")
@@ -154,14 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         res = run(cfg, command_line("python -m interp.probe", argv), progress=False if a.quiet else None)
         if not a.quiet:
-            print(table(res.probes))
+            print(table(res))
             if res.behaviour:
-                b = res.behaviour
-                print(
-                    f"model's own greedy exact match: {b['exact']:.3f} by operand digits "
-                    f"{b['by_operand_digits']}, by answer digit scale {b['by_scale']}"
-                )
-        write(res, out_dir)
+                print(behaviour_line(res.behaviour))
+        write(res, out_dir, a.order)
     except InterpError as e:
         return fail(str(e))
     print(f"wrote {', '.join(str(out_dir / n) for n in OUTPUTS)}")

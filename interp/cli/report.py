@@ -18,13 +18,8 @@ import numpy as np
 from interp.cli.common import Parser, fail, parse
 from interp.files import atomic_write_text
 from interp.reports.html import assemble
-from interp.reports.sections import (
-    memory_sections,
-    nll_sections,
-    patch_sections,
-    probe_sections,
-    table,
-)
+from interp.reports.memory import memory_sections
+from interp.reports.sections import nll_sections, patch_sections, probe_sections, table
 from interp.runs.memory import MemoryEval
 from interp.runs.nll import NLLRun
 from interp.runs.patch import PatchRun

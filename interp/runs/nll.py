@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from interp.builtins import cache_dir
 from interp.context_stats import ContextStats
 from interp.errors import InterpError
 from interp.longctx import (
@@ -20,7 +21,7 @@ from interp.longctx import (
     power_law_fit,
     token_nll,
 )
-from interp.models import cache_dir, load_hf, resolve, tokenizer_adds_bos
+from interp.models import load_hf, resolve, tokenizer_adds_bos
 from interp.tasks.long_context import Document, LongContextConfig, load_documents, make_windows
 from interp.versions import versions
 

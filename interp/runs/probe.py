@@ -9,13 +9,16 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
+from jaxtyping import Float
 
 from interp.behaviour import arithmetic_accuracy, greedy_continuations
+from interp.builtins import DEFAULT_MODEL
 from interp.capture import capture
-from interp.models import DEFAULT_MODEL, ModelInfo, load_model, model_info
+from interp.lens import digit_token_ids, logit_lens
+from interp.models import ModelInfo, load_model, model_info
 from interp.names import n_layers, parse_layers
-from interp.probes.sweep import ProbeResults, SweepConfig, control_labels, sweep
-from interp.tasks.arithmetic import ArithmeticConfig, Problems, make_arithmetic, token_positions
+from interp.probes.sweep import ProbeResults, SweepConfig, difference_controls, sweep
+from interp.tasks.arithmetic import ArithmeticConfig, Problems, make_arithmetic, probe_texts, read_positions
 from interp.versions import versions
 
 
@@ -39,6 +42,7 @@ class ProbeRun:
     model: ModelInfo
     n_layers_model: int
     probes: ProbeResults
+    lens: Float[np.ndarray, "layer scale"]  # the model's own readout (logit lens) of each digit, top-1 accuracy
     behaviour: dict | None
     timings: dict[str, float]
     versions: dict
@@ -52,6 +56,7 @@ class ProbeRun:
             "model": asdict(self.model),
             "n_layers_model": self.n_layers_model,
             "probes": self.probes.to_json(),
+            "lens": self.lens.tolist(),
             "behaviour": self.behaviour,
             "timings": self.timings,
             "versions": self.versions,
@@ -59,20 +64,20 @@ class ProbeRun:
         }
 
 
-def probe_inputs(problems: Problems, cfg: ProbeRunConfig) -> tuple[dict, dict, np.ndarray]:
-    """(labels, control labels, strata) for the digit-scale targets."""
-    targets = [f"digit_{k}" for k in range(1, cfg.task.scales + 1)]
-    labels = {k: problems.labels[k] for k in targets}
-    controls = {
-        f"digit_{k}": control_labels(
-            problems.labels[f"digit_{k}"],
-            problems.labels[f"a_digit_{k}"],
-            problems.labels[f"b_digit_{k}"],
-            cfg.seed + k,
-        )
-        for k in range(1, cfg.task.scales + 1)
-    }
-    return labels, controls, problems.labels["n_digits"]
+def probe_inputs(problems: Problems) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels, controls, strata): answer digits and control labels [n, scale], -1 where the answer does
+    not write that digit; strata for the folds."""
+    scales, written = problems.cfg.scales, problems.labels["written_digits"]
+    digits = np.stack([problems.labels[f"digit_{k}"] for k in range(1, scales + 1)], 1)
+    labels = np.where(np.arange(1, scales + 1)[None] <= written[:, None], digits, -1)
+    return labels, difference_controls(problems.a, problems.b, written, scales), problems.labels["n_digits"]
+
+
+def lens_accuracy(model, resid: torch.Tensor, labels: np.ndarray) -> np.ndarray:
+    """Top-1 accuracy [layer, scale] of the logit lens over the ten digits, on rows that have the digit."""
+    lens = logit_lens(model, resid, digit_token_ids(model.tokenizer)).argmax(-1).numpy()  # [n, layer, scale]
+    has = labels >= 0
+    return ((lens == labels[:, None]) & has[:, None]).sum(0) / np.maximum(has.sum(0), 1)[None]
 
 
 def behaviour(model, problems: Problems, cfg: ProbeRunConfig, progress: bool | None) -> dict:
@@ -102,17 +107,22 @@ def run(cfg: ProbeRunConfig, command: str = "", progress: bool | None = None, ke
     info = model_info(model)
 
     t = time.perf_counter()
-    pos = token_positions(model.tokenizer, problems, info.prepend_bos)[cfg.task.read_at]
+    pos = read_positions(model.tokenizer, problems, info.prepend_bos)  # [n, scale]
+    sites = list(dict.fromkeys([*cfg.sites, "resid_post"]))  # the logit lens reads resid_post
     acts = capture(
         model,
-        problems.prompts,
-        sites=list(cfg.sites),
+        probe_texts(problems),
+        sites=sites,
         layers=layers,
         positions=pos,
         batch_size=cfg.batch_size,
         progress=progress,
     )
     times["capture_s"] = time.perf_counter() - t
+    labels, controls, strata = probe_inputs(problems)
+    t = time.perf_counter()
+    lens = lens_accuracy(model, acts["resid_post"], labels)
+    times["lens_s"] = time.perf_counter() - t
 
     beh = None
     if cfg.behaviour_n > 0:  # greedy decoding is slow on CPU: a subset by default
@@ -121,47 +131,46 @@ def run(cfg: ProbeRunConfig, command: str = "", progress: bool | None = None, ke
         times["behaviour_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    labels, controls, strata = probe_inputs(problems, cfg)
-    res = sweep(dict(acts), labels, controls, layers, cfg.sweep, strata=strata, progress=progress)
+    probed = {s: acts[s] for s in cfg.sites}
+    res = sweep(probed, labels, controls, layers, cfg.sweep, strata=strata, progress=progress)
     times["probe_fit_s"] = time.perf_counter() - t
     return ProbeRun(
-        cfg,
-        info,
-        n_layers(model),
-        res,
-        beh,
-        times,
-        versions(),
-        problems,
-        dict(acts) if keep_acts else None,
-        command,
+        cfg, info, n_layers(model), res, lens, beh, times, versions(), problems, probed if keep_acts else None, command
     )
 
 
-def table(res: ProbeResults) -> str:
-    """Plain-text accuracy table: a row per layer, a column per (site, scale)."""
-    acc, sel = res.mean(), res.selectivity()
-    scales = [t.split("_")[-1] for t in res.targets]
-    head = ["layer"] + [f"{s[:8]}:{k}" for s in res.sites for k in scales]
+def table(run: ProbeRun) -> str:
+    """Plain text: held-out probe accuracy per layer for each (site, digit scale), the logit lens beside
+    them, and the baselines every cell is read against."""
+    res = run.probes
+    acc, T = res.mean(), len(res.targets)
+    head = ["layer"] + [f"{s[:8]}:{k + 1}" for s in res.sites for k in range(T)] + [f"lens:{k + 1}" for k in range(T)]
     rows = [head]
     for li, layer in enumerate(res.layers):
         rows.append(
-            [str(layer)] + [f"{acc[si, li, ti]:.2f}" for si in range(len(res.sites)) for ti in range(len(scales))]
+            [str(layer)]
+            + [f"{acc[si, li, k]:.2f}" for si in range(len(res.sites)) for k in range(T)]
+            + [f"{run.lens[li, k]:.2f}" for k in range(T)]
         )
-    rows.append(["major."] + [f"{m:.2f}" for _ in res.sites for m in res.majority])
-    best = [
-        "best selectivity (acc - control): "
-        + ", ".join(
-            f"{s} scale {k}: {sel[si, :, ti].max():+.2f} @ layer {res.layers[int(sel[si, :, ti].argmax())]}"
-            for si, s in enumerate(res.sites)
-            for ti, k in enumerate(scales)
-        )
-    ]
+    for name, values in (("majority", res.majority), ("control", res.control_majority), ("chance", res.chance)):
+        rows.append([name] + [f"{v:.2f}" for _ in res.sites for v in values] + ["" for _ in range(T)])
     w = max(len(c) for r in rows for c in r)
-    return "\n".join(" ".join(c.rjust(w) for c in r) for r in rows) + "\n" + best[0]
+    text = "\n".join(" ".join(c.rjust(w) for c in r) for r in rows)
+    best = res.above_majority()
+    peaks = ", ".join(
+        f"{k + 1}: {best[:, :, k].max():+.2f} ({res.sites[int(best[:, :, k].max(1).argmax())]} "
+        f"layer {res.layers[int(best[:, :, k].max(0).argmax())]})"
+        for k in range(T)
+    )
+    return (
+        f"{text}\ncolumns SITE:k = digit scale k (1 = ones), read at {run.config.task.read_at}; rows: layers, "
+        f"then each scale's majority baseline, control-task majority and chance\n"
+        f"best accuracy above majority by scale: {peaks}"
+    )
 
 
-def csv_text(res: ProbeResults) -> str:
+def csv_text(run: ProbeRun) -> str:
+    res = run.probes
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(
@@ -169,29 +178,37 @@ def csv_text(res: ProbeResults) -> str:
             "site",
             "layer",
             "target",
+            "n",
             "accuracy",
             "ci95",
-            "control",
-            "selectivity",
             "majority",
             "chance",
+            "above_majority",
+            "control",
+            "control_majority",
+            "selectivity",
+            "lens",
         ]
     )
-    acc, ci, ctl, sel = res.mean(), res.ci95(), res.mean("control"), res.selectivity()
+    acc, ci, ctl, above, sel = res.mean(), res.ci95(), res.mean("control"), res.above_majority(), res.selectivity()
     for si, s in enumerate(res.sites):
         for li, layer in enumerate(res.layers):
-            for ti, t in enumerate(res.targets):
+            for k, t in enumerate(res.targets):
                 w.writerow(
                     [
                         s,
                         layer,
                         t,
-                        f"{acc[si, li, ti]:.4f}",
-                        f"{ci[si, li, ti]:.4f}",
-                        f"{ctl[si, li, ti]:.4f}",
-                        f"{sel[si, li, ti]:.4f}",
-                        f"{res.majority[ti]:.4f}",
-                        f"{res.chance[ti]:.4f}",
+                        int(res.n[k]),
+                        f"{acc[si, li, k]:.4f}",
+                        f"{ci[si, li, k]:.4f}",
+                        f"{res.majority[k]:.4f}",
+                        f"{res.chance[k]:.4f}",
+                        f"{above[si, li, k]:.4f}",
+                        f"{ctl[si, li, k]:.4f}",
+                        f"{res.control_majority[k]:.4f}",
+                        f"{sel[si, li, k]:.4f}",
+                        f"{run.lens[li, k]:.4f}",
                     ]
                 )
     return buf.getvalue()
@@ -206,7 +223,14 @@ def for_report(out: dict) -> dict:
         "layers": res.layers,
         "accuracy": res.mean(),
         "ci95": res.ci95(),
+        "above_majority": res.above_majority(),
         "selectivity": res.selectivity(),
         "majority": res.majority,
+        "control_majority": res.control_majority,
+        "chance": res.chance,
+        "lens": np.asarray(out["lens"]),
+        "read_at": out["config"]["task"]["read_at"],
+        "order": out.get("order", "place"),
+        "config": out["config"],
         "behaviour": out.get("behaviour"),
     }

@@ -80,7 +80,7 @@ def test_forward_is_normal_after_capture(tiny_model, tiny_hf):
     [
         (dict(sites="nope"), "unknown site"),
         (dict(sites="mlp_out", layers=[2]), "out of range"),
-        (dict(sites="mlp_out", positions=[0]), "one index per input"),
+        (dict(sites="mlp_out", positions=[0]), "one row\) per input"),
         (dict(sites="mlp_out", positions=TokenMatch("*")), "has no token"),
         (dict(sites="mlp_out", positions="first"), "unknown positions"),
         (dict(names=["blocks.9.hook_mlp_out"]), "has no hook"),
@@ -131,3 +131,13 @@ def test_works_on_any_hooked_module():
     with record(toy, ["hook_h"]) as rec:
         toy(x)
     assert rec.acts["hook_h"][0].shape == (6, 5, 4)
+
+
+def test_several_positions_per_input(tiny_model):
+    """A [batch, k] array reads k positions per input in one forward: the same as k separate captures."""
+    pos = [[0, 2], [1, -1], [1, 1], [-2, 0]]
+    many = capture(tiny_model, PROMPTS, sites="mlp_out", positions=pos)["mlp_out"]  # [batch, layer, k, d]
+    assert many.shape[:3] == (len(PROMPTS), tiny_model.cfg.n_layers, 2)
+    for j in range(2):
+        one = capture(tiny_model, PROMPTS, sites="mlp_out", positions=[p[j] for p in pos])["mlp_out"]
+        torch.testing.assert_close(many[:, :, j], one)

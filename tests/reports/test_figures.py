@@ -11,7 +11,10 @@ def test_digit_scale_heatmap():
     assert list(h.x) == [0, 4, 8] and list(h.y) == [1, 2]
     np.testing.assert_array_equal(np.asarray(h.z), vals)
     assert fig.layout.title.text == "T" and fig.layout.xaxis.title.text == "layer"
-    assert fig.layout.yaxis.title.text == "Digit Scale"
+    assert fig.layout.yaxis.title.text == "Digit Scale (place value, ones first)"
+    assert fig.layout.yaxis.autorange == "reversed"  # ones at the top
+    writing = digit_scale_heatmap(vals, [0, 4, 8], order="writing").layout.yaxis
+    assert writing.title.text == "Digit Scale (order of writing)" and writing.autorange is True
     assert h.zmin == 0 and h.zmax == 1
     div = digit_scale_heatmap(vals - 0.6, [0, 4, 8], diverging=True).data[0]
     assert div.zmid == 0 and div.zmin == -div.zmax

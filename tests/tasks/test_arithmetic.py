@@ -66,3 +66,24 @@ def test_dataset_roundtrip(tmp_path):
     to_dataset(p).save_to_disk(str(tmp_path / "ds"))
     ds = load_from_disk(str(tmp_path / "ds"))
     assert ds["prompt"] == p.prompts and ds["digit_2"] == p.labels["digit_2"].tolist()
+
+
+def test_emit_reads_each_digit_where_it_is_written(tiny_model):
+    """`emit` feeds the prompt and its answer; scale k is read at the token before the answer's scale-k digit."""
+    from interp.tasks.arithmetic import probe_texts, read_positions
+
+    tok = tiny_model.tokenizer  # one token per character
+    problems = make_arithmetic(ArithmeticConfig(n=40, shots=1), 0)
+    texts = probe_texts(problems)
+    pos = read_positions(tok, problems, prepend_bos=False)
+    for i, (prompt, text) in enumerate(zip(problems.prompts, texts, strict=True)):
+        answer = str(problems.answer[i])
+        assert text == prompt + answer
+        for k in range(1, 5):
+            if k <= len(answer):
+                assert text[pos[i, k - 1] + 1] == answer[-k]  # the next character is the digit at scale k
+            else:
+                assert text[pos[i, k - 1]] == "="  # not written: read at '=', and its label is masked out
+    assert (problems.labels["written_digits"] == [len(str(a)) for a in problems.answer]).all()
+    padded = make_arithmetic(ArithmeticConfig(n=5, digits=(1, 4), pad=4, shots=0), 0)
+    assert all(len(t) - len(p) == 5 for t, p in zip(probe_texts(padded), padded.prompts, strict=True))

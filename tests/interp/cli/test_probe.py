@@ -18,10 +18,30 @@ def test_outputs(run_dir):
     assert res["probes"]["sites"] == ["attn_out", "mlp_out", "resid_post"]
     assert res["probes"]["targets"] == ["digit_1", "digit_2", "digit_3", "digit_4"]
     assert res["behaviour"]["n"] == 64 and "command" in res
+    assert res["config"]["task"]["read_at"] == "emit" and len(res["lens"]) == 2 and len(res["lens"][0]) == 4
+    assert res["probes"]["n"][0] == 90 and res["probes"]["n"][3] < 90  # cells keep the problems writing that digit
     lines = (run_dir / "results.csv").read_text().splitlines()
     assert len(lines) == 1 + 3 * 2 * 4
+    assert lines[0].split(",") == [
+        "site",
+        "layer",
+        "target",
+        "n",
+        "accuracy",
+        "ci95",
+        "majority",
+        "chance",
+        "above_majority",
+        "control",
+        "control_majority",
+        "selectivity",
+        "lens",
+    ]
     page = (run_dir / "heatmap.html").read_text()
-    assert "Accuracy Breakdown" in page and page.count('class="plotly-graph-div"') == 6
+    assert "Accuracy Breakdown" in page and "Logit lens" in page
+    assert page.count('class="plotly-graph-div"') == 1 + 3 * 3  # the lens, then 3 views per site
+    assert "<td>task.read_at</td><td>emit</td>" in page and "{'n'" not in page  # the config as a table
+    assert "% on" not in page and "exact match <b>" in page
     assert (run_dir / "problems").is_dir()
 
 

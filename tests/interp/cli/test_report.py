@@ -75,7 +75,7 @@ def runs(tiny_dir, tmp_path_factory):
     return root
 
 
-PROBE_FIGS = 2 * 2  # 2 sites x (accuracy, selectivity)
+PROBE_FIGS = 1 + 2 * 3  # the logit lens, then 2 sites x (accuracy, above majority, selectivity)
 PATCH_FIGS = 1 + 2 + 2 + 4
 NLL_FIGS = 1 + 3 + 3 + 1
 
