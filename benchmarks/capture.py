@@ -87,17 +87,9 @@ def load_times(model_name: str) -> dict:
     out = {}
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, INTERP_CACHE=cache)
-        for key, fold in [
-            ("first_load_s", "1"),
-            ("cached_load_s", "1"),
-            ("cached_load_nofold_s", "0"),
-        ]:
+        for key, fold in [("first_load_s", "1"), ("cached_load_s", "1"), ("cached_load_nofold_s", "0")]:
             r = subprocess.run(
-                [sys.executable, "-c", code, model_name, fold],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
+                [sys.executable, "-c", code, model_name, fold], env=env, capture_output=True, text=True, check=True
             )
             out[key] = float(r.stdout.strip().splitlines()[-1])
     return out

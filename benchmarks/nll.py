@@ -74,19 +74,10 @@ def main() -> int:
             modes.append("plain")
         for mode in modes:
             out = subprocess.run(
-                [sys.executable, __file__, "--child", model, tokens, mode],
-                capture_output=True,
-                text=True,
+                [sys.executable, __file__, "--child", model, tokens, mode], capture_output=True, text=True
             )
             if out.returncode:
-                rows.append(
-                    {
-                        "model": model,
-                        "tokens": int(tokens),
-                        "mode": mode,
-                        "error": out.stderr[-300:],
-                    }
-                )
+                rows.append({"model": model, "tokens": int(tokens), "mode": mode, "error": out.stderr[-300:]})
             else:
                 rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(json.dumps(rows[-1]), flush=True)

@@ -134,12 +134,7 @@ def build(cfg: ToyConfig):
 
 @torch.no_grad()
 def exact_match(
-    model,
-    a: np.ndarray,
-    b: np.ndarray,
-    per_seq: int = 1,
-    batch: int = 512,
-    digits: int = ToyConfig.digits,
+    model, a: np.ndarray, b: np.ndarray, per_seq: int = 1, batch: int = 512, digits: int = ToyConfig.digits
 ) -> np.ndarray:
     """Per-problem greedy exact match.
 
@@ -170,10 +165,7 @@ def train(cfg: ToyConfig, progress: bool | None = None):
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     other = [p for n, p in model.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": cfg.weight_decay},
-            {"params": other, "weight_decay": 0.0},
-        ],
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": other, "weight_decay": 0.0}],
         lr=cfg.lr,
         betas=(0.9, 0.98),
     )

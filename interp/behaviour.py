@@ -20,11 +20,7 @@ from interp.tokens import tokenize
 
 
 def greedy_continuations(
-    model,
-    prompts: list[str],
-    max_new_tokens: int,
-    batch_size: int = 32,
-    progress: bool | None = None,
+    model, prompts: list[str], max_new_tokens: int, batch_size: int = 32, progress: bool | None = None
 ) -> list[str]:
     """Greedy continuation text of each prompt.
 
@@ -42,10 +38,7 @@ def greedy_continuations(
     out = [""] * len(prompts)
     order = sorted(range(len(prompts)), key=lambda i: len(toks.ids[i]))
     bar = tqdm(
-        total=len(prompts),
-        desc="greedy answers",
-        leave=False,
-        disable=None if progress is None else not progress,
+        total=len(prompts), desc="greedy answers", leave=False, disable=None if progress is None else not progress
     )
     with torch.no_grad():
         for s in range(0, len(order), batch_size):
@@ -66,13 +59,7 @@ def greedy_continuations(
 
 
 def _generate(
-    hf,
-    ids: Int[Tensor, "b w"],
-    mask: Int[Tensor, "b w"],
-    max_new_tokens: int,
-    pad_id: int,
-    check: bool,
-    rows: int = 2,
+    hf, ids: Int[Tensor, "b w"], mask: Int[Tensor, "b w"], max_new_tokens: int, pad_id: int, check: bool, rows: int = 2
 ) -> Int[Tensor, "b new"]:
     """HF's cached greedy generate; with `check`, the log-probs of its first rows' tokens are
     recomputed by one uncached forward over prompt + answer and must agree."""
@@ -94,12 +81,7 @@ def _generate(
         plain = hf(input_ids=full, attention_mask=full_mask, use_cache=False).logits[:, width - 1 : -1]
         fast = torch.stack(res.logits, 1)[:k]
         pick = lambda lg: lg.float().log_softmax(-1).gather(-1, gen[:k, :, None])[..., 0]  # noqa: E731
-        agree(
-            "cached greedy decoding: log-prob of each generated token",
-            pick(fast),
-            pick(plain),
-            atol=1e-3,
-        )
+        agree("cached greedy decoding: log-prob of each generated token", pick(fast), pick(plain), atol=1e-3)
     return gen
 
 
@@ -138,9 +120,4 @@ def arithmetic_accuracy(answers: np.ndarray, said: list[str], a: np.ndarray, b: 
                 for g, x in zip(np.array(got, dtype=object)[has], answers[has], strict=True)
             ]
             per_scale[k] = float(np.mean(ok))
-    return {
-        "exact": float(exact.mean()),
-        "by_operand_digits": per_len,
-        "by_scale": per_scale,
-        "n": len(said),
-    }
+    return {"exact": float(exact.mean()), "by_operand_digits": per_len, "by_scale": per_scale, "n": len(said)}

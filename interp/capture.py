@@ -17,14 +17,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from interp.errors import InterpError
-from interp.names import (
-    HookedModel,
-    LayerSpec,
-    check_names,
-    hook_names,
-    n_layers,
-    parse_layers,
-)
+from interp.names import HookedModel, LayerSpec, check_names, hook_names, n_layers, parse_layers
 from interp.selfcheck import agree
 from interp.tokens import Inputs, Positions, Tokenized, pad, resolve_positions, tokenize
 
@@ -143,13 +136,7 @@ def _run(model, order, make_batch, width, lengths, pos, names, batch_size, dtype
         return hook
 
     device = _device(model)
-    bar = tqdm(
-        total=n,
-        unit="input",
-        desc="capture",
-        disable=None if progress is None else not progress,
-        leave=False,
-    )
+    bar = tqdm(total=n, unit="input", desc="capture", disable=None if progress is None else not progress, leave=False)
     try:
         with torch.no_grad(), model.hooks(fwd_hooks=[(nm, make_hook(nm)) for nm in names]):
             for start in range(0, n, batch_size):
@@ -187,12 +174,7 @@ def _check_first_rows(model, rows, make_batch, lengths, pos, names, out, dtype, 
         else:
             at = pos[idx]
             fast, plain = out[name][idx].float(), act[torch.arange(len(idx)).view(-1, *[1] * (at.ndim - 1)), at]
-        agree(
-            f"capture stopped early at {name!r}",
-            fast,
-            plain,
-            atol=tol * (1 + float(plain.abs().max())),
-        )
+        agree(f"capture stopped early at {name!r}", fast, plain, atol=tol * (1 + float(plain.abs().max())))
 
 
 def _device(model) -> torch.device:

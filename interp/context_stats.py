@@ -31,15 +31,7 @@ STATS_SITES = ("attn_out", "mlp_out", "resid_post")  # what the norms are taken 
 @dataclass(frozen=True)
 class StatsConfig:
     far: tuple[int, ...] = (16, 128, 1024)  # "more than k positions back"
-    edges: tuple[tuple[int, int], ...] = (
-        (0, 0),
-        (1, 8),
-        (9, 64),
-        (65, 512),
-        (513, 2048),
-        (2049, 8192),
-        (8193, 32768),
-    )
+    edges: tuple[tuple[int, int], ...] = ((0, 0), (1, 8), (9, 64), (65, 512), (513, 2048), (2049, 8192), (8193, 32768))
 
 
 def bucket_of(pos: Int[Tensor, " pos"], edges) -> Int[Tensor, " pos"]:
@@ -50,10 +42,7 @@ def bucket_of(pos: Int[Tensor, " pos"], edges) -> Int[Tensor, " pos"]:
 
 def _mid_norm(layer) -> torch.nn.Module:
     """The norm applied to the residual stream between attention and MLP (its input is resid_mid)."""
-    for name in (
-        "pre_feedforward_layernorm",
-        "post_attention_layernorm",
-    ):  # Gemma 2/3, then Llama-style
+    for name in ("pre_feedforward_layernorm", "post_attention_layernorm"):  # Gemma 2/3, then Llama-style
         if hasattr(layer, name):
             return getattr(layer, name)
     raise TypeError(f"no MLP input norm found on {type(layer).__name__}")

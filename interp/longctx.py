@@ -71,20 +71,10 @@ def power_law_fit(curve: Float[np.ndarray, " pos"], start: int = 8) -> dict | No
     idx = np.unique(np.geomspace(1, len(t), 200).astype(int) - 1)  # even weight on a log axis
     try:
         (a, b, c), _ = curve_fit(
-            lambda x, a, b, c: a * x**b + c,
-            t[idx],
-            y[idx],
-            p0=(y[0] - y[-1], -0.5, y[-1]),
-            maxfev=20000,
+            lambda x, a, b, c: a * x**b + c, t[idx], y[idx], p0=(y[0] - y[-1], -0.5, y[-1]), maxfev=20000
         )
     except (RuntimeError, ValueError):
         return None
     pred = a * t[idx] ** b + c
     r2 = 1 - np.sum((y[idx] - pred) ** 2) / np.sum((y[idx] - y[idx].mean()) ** 2)
-    return {
-        "alpha": float(a),
-        "beta": float(b),
-        "gamma": float(c),
-        "r2": float(r2),
-        "from_position": start,
-    }
+    return {"alpha": float(a), "beta": float(b), "gamma": float(c), "r2": float(r2), "from_position": start}

@@ -111,12 +111,7 @@ def load_hf(name_or_path: str, dtype: Any = None, attn_implementation: str | Non
     return name, path, hf, tok
 
 
-def load_model(
-    name_or_path: str = DEFAULT_MODEL,
-    device: str = "cpu",
-    dtype: Any = None,
-    fold_weights: bool = True,
-):
+def load_model(name_or_path: str = DEFAULT_MODEL, device: str = "cpu", dtype: Any = None, fold_weights: bool = True):
     """Load a model as a TransformerLens `TransformerBridge` in compatibility mode.
 
     Hook names are the familiar `blocks.{l}.hook_mlp_out` etc. `fold_weights=True`

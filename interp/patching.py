@@ -102,13 +102,7 @@ class Patcher:
         k = min(rows, self.n)
         fast = self.forward(self.clean[:k], copies_of=k)
         plain = self._run(clean[:k], [], None, k)
-        agree(
-            "patching from the shared prefix's KV cache: logit difference",
-            fast,
-            plain,
-            atol=1e-3,
-            rtol=1e-4,
-        )
+        agree("patching from the shared prefix's KV cache: logit difference", fast, plain, atol=1e-3, rtol=1e-4)
 
     def _ld(self, x: Float[Tensor, "rows d"], copies: int, n: int) -> Float[Tensor, " rows"]:
         """Logit difference (clean answer - corrupted answer) from the unembedding input at the last position."""
@@ -116,18 +110,12 @@ class Patcher:
         good = (x * rep(self.w_good)).sum(-1) + rep(self.b_good)
         bad = (x * rep(self.w_bad)).sum(-1) + rep(self.b_bad)
         if self.cap:
-            good, bad = (
-                torch.tanh(good / self.cap) * self.cap,
-                torch.tanh(bad / self.cap) * self.cap,
-            )
+            good, bad = (torch.tanh(good / self.cap) * self.cap, torch.tanh(bad / self.cap) * self.cap)
         return good - bad
 
     @torch.no_grad()
     def forward(
-        self,
-        ids: Int[Tensor, "rows S"],
-        hooks: list[tuple[str, Callable]] = (),
-        copies_of: int | None = None,
+        self, ids: Int[Tensor, "rows S"], hooks: list[tuple[str, Callable]] = (), copies_of: int | None = None
     ) -> Float[Tensor, " rows"]:
         """Per-row LD for suffix ids continuing the shared prefix; rows are copies of the n pairs
         (or of the first `copies_of` pairs)."""

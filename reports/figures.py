@@ -192,10 +192,6 @@ def sublayer_grid(
             )
     note = f" (outlined: effect ≥ {threshold:g})" if np.isfinite(threshold) else ""
     fig.update_layout(
-        title=title + note,
-        xaxis_title="layer",
-        yaxis={"autorange": "reversed"},
-        height=260,
-        margin={"t": 60, "b": 50},
+        title=title + note, xaxis_title="layer", yaxis={"autorange": "reversed"}, height=260, margin={"t": 60, "b": 50}
     )
     return fig

@@ -32,20 +32,14 @@ def _task_items(task: str, runs: list[dict], arrays: dict) -> list:
             )
             + "</p>"
         )
-        pred = {
-            "Input": arrays[f"{first}/example/inputs"],
-            "Optimal": arrays[f"{first}/example/optimal"],
-        }
+        pred = {"Input": arrays[f"{first}/example/inputs"], "Optimal": arrays[f"{first}/example/optimal"]}
         pred |= {r["model"].upper(): arrays[f"{r['name']}/example/pred"] for r in runs}
         items.append(prediction_rows(pred, "Dynamic N-grams: predicted P(next bit = 1) on one test sequence"))
         return items
     if figure == "cost_curve":
         items.append(
             cost_curves(
-                runs[0]["x"],
-                {r["name"]: r["cost"] for r in runs},
-                f"{task}: cost against length",
-                runs[0]["xlabel"],
+                runs[0]["x"], {r["name"]: r["cost"] for r in runs}, f"{task}: cost against length", runs[0]["xlabel"]
             )
         )
     for key, title in zip(runs[0]["examples"], runs[0]["example_titles"], strict=True):
@@ -72,8 +66,7 @@ def memory_sections(d: dict) -> list[Section]:
                 for k in sorted(a for a in arrays if a.startswith(f"{r['name']}/") and a.endswith(f"/{head}")):
                     items.append(
                         weighting_heatmap(
-                            arrays[k],
-                            f"{r['name']}: {head.replace('_w', '')} weighting ({k.split('/')[1]})",
+                            arrays[k], f"{r['name']}: {head.replace('_w', '')} weighting ({k.split('/')[1]})"
                         )
                     )
         seen = {r["name"]: [h[0] * r["config"]["batch"] for h in r["held_out"]] for r in runs}

@@ -142,11 +142,7 @@ def patch_sections(d: dict, threshold: float = 0.1) -> list[Section]:
                 f"Ablation on the clean prompts: {name} (1 = unharmed, 0 = as bad as corrupted)",
                 [
                     sublayer_grid(
-                        d[k],
-                        sites,
-                        threshold=np.inf,
-                        title=k.replace("_", "-"),
-                        colorbar="normalised logit difference",
+                        d[k], sites, threshold=np.inf, title=k.replace("_", "-"), colorbar="normalised logit difference"
                     )
                     for k in ("zero_ablation", "mean_ablation")
                 ],
@@ -157,10 +153,7 @@ def patch_sections(d: dict, threshold: float = 0.1) -> list[Section]:
             f"Activation statistics on the clean prompts: {name}",
             [
                 layer_position_heatmap(d[key][i], labels, f"{LABEL[s]} {what}", what)
-                for key, what in (
-                    ("act_norm", "mean L2 norm"),
-                    ("act_mean_abs", "mean |activation|"),
-                )
+                for key, what in (("act_norm", "mean L2 norm"), ("act_mean_abs", "mean |activation|"))
                 for i, s in enumerate(sites)
             ],
         )
@@ -204,11 +197,7 @@ def stats_figures(st: dict) -> list:
     ]
     figs += [
         layer_position_heatmap(
-            st["far"][i],
-            st["buckets"],
-            f"attention to tokens more than {k} back",
-            "attention mass",
-            zmax=1.0,
+            st["far"][i], st["buckets"], f"attention to tokens more than {k} back", "attention mass", zmax=1.0
         )
         for i, k in enumerate(st["far_k"])
     ]

@@ -50,11 +50,7 @@ def prediction_rows(rows: dict[str, Float[np.ndarray, " t"]], title: str) -> go.
         )
     )
     fig.update_layout(
-        title=title,
-        xaxis_title="time",
-        yaxis={"autorange": "reversed"},
-        height=300,
-        margin={"t": 60, "b": 50},
+        title=title, xaxis_title="time", yaxis={"autorange": "reversed"}, height=300, margin={"t": 60, "b": 50}
     )
     return fig
 
@@ -81,11 +77,7 @@ def cost_curves(
             )
         )
     fig.update_layout(
-        title=title,
-        xaxis_title=xaxis,
-        yaxis_title=yaxis,
-        yaxis_type="log" if log_y else None,
-        height=380,
+        title=title, xaxis_title=xaxis, yaxis_title=yaxis, yaxis_type="log" if log_y else None, height=380
     )
     return fig
 
@@ -104,10 +96,6 @@ def weighting_heatmap(w: Float[np.ndarray, "t N"], title: str) -> go.Figure:
         )
     )
     fig.update_layout(
-        title=title,
-        xaxis_title="time",
-        yaxis_title="memory location",
-        height=380,
-        margin={"t": 60, "b": 50},
+        title=title, xaxis_title="time", yaxis_title="memory location", height=380, margin={"t": 60, "b": 50}
     )
     return fig

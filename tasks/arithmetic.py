@@ -171,13 +171,7 @@ def to_dataset(problems: Problems):
     from datasets import Dataset
 
     ds = Dataset.from_dict(
-        {
-            "prompt": problems.prompts,
-            "a": problems.a,
-            "b": problems.b,
-            "answer": problems.answer,
-            **problems.labels,
-        }
+        {"prompt": problems.prompts, "a": problems.a, "b": problems.b, "answer": problems.answer, **problems.labels}
     )
     cfg = asdict(problems.cfg) | {"seed": problems.seed}
     ds.info.description = repr(cfg)

@@ -29,11 +29,7 @@ import numpy as np
 from jaxtyping import Int
 
 BUILTIN_SOURCES = ("kjv", "jargon", "gnu-standards")
-_DEBS = {
-    "kjv": ("bible-kjv-text", "bible-kjv"),
-    "jargon": ("jargon",),
-    "gnu-standards": ("gnu-standards",),
-}
+_DEBS = {"kjv": ("bible-kjv-text", "bible-kjv"), "jargon": ("jargon",), "gnu-standards": ("gnu-standards",)}
 
 
 class TextSourceError(ValueError):
@@ -79,13 +75,7 @@ def _debian_root(packages: tuple[str, ...], cache: Path) -> Path:
     try:
         for p in packages:
             try:
-                subprocess.run(
-                    ["apt-get", "download", p],
-                    cwd=tmp,
-                    check=True,
-                    capture_output=True,
-                    timeout=300,
-                )
+                subprocess.run(["apt-get", "download", p], cwd=tmp, check=True, capture_output=True, timeout=300)
             except (OSError, subprocess.SubprocessError) as e:
                 raise TextSourceError(
                     f"cannot fetch Debian package {p!r} ({type(e).__name__}); install it with "

@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -48,6 +48,12 @@ class TrainConfig:
     controller: str = "lstm"  # NTM controller: "lstm" or "ff" (feedforward, as in the paper's tables)
     ctrl_clip: float | None = None  # clip the NTM controller's outputs to +-this (Collier & Beel: 20)
     optimizer: str = "adam"  # "adam", or "rmsprop" (the paper's: momentum 0.9, gradients clipped elementwise)
+    memory_sizes: tuple[int, ...] | None = None  # NTM: memory locations per batch, drawn from these
+
+
+def train_config(d: dict) -> TrainConfig:
+    """A run.json config back as a TrainConfig (JSON has lists where the config has tuples)."""
+    return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 def build(cfg: TrainConfig):
@@ -96,7 +102,7 @@ def warm_start(model, run: Path, sizes: dict) -> list[str]:
     src_model, src_info, _ = load(run)
     if src_info["config"]["model"] != _kind(model):
         raise ValueError(f"--init-from {run}: a {src_info['config']['model']} run cannot start a {_kind(model)}")
-    src_cfg = asdict(TrainConfig(**src_info["config"]))  # older runs lack newer fields: their defaults
+    src_cfg = asdict(train_config(src_info["config"]))  # older runs lack newer fields: their defaults
     for key in ("d_hidden", "n_layers", "M", "controller"):  # N is free: no weight depends on it
         if src_cfg[key] != sizes.get(key):
             raise ValueError(f"--init-from {run}: its {key} is {src_cfg[key]}, this run's {sizes.get(key)}")
@@ -130,8 +136,17 @@ def batch_seed(seed: int, step: int) -> int:
     return seed * 1_000_003 + step
 
 
-def cost(model, seq: Seq) -> torch.Tensor:
-    return bits_per_sequence(model(seq.inputs), seq)
+def cost(model, seq: Seq, N: int | None = None) -> torch.Tensor:
+    """Bits per sequence; `N`: an NTM's memory locations for this batch."""
+    return bits_per_sequence(model(seq.inputs, N=N) if N else model(seq.inputs), seq)
+
+
+def memory_size(cfg: TrainConfig, step: int) -> int | None:
+    """The NTM memory size for batch `step`: drawn from `memory_sizes` with the batch's seed, so that
+    wrapping round memory is seen in training and a resumed run sees the same sizes."""
+    if not cfg.memory_sizes:
+        return None
+    return cfg.memory_sizes[batch_seed(cfg.seed, step) % len(cfg.memory_sizes)]
 
 
 def _train_range(cfg: TrainConfig) -> dict:
@@ -158,16 +173,18 @@ def save(model, opt, info: dict, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def load(run: Path):
+def load(run: Path, memory: int | None = None):
     """(model, run info, optimizer state or None) from a run folder's checkpoint.
 
     Committed checkpoints (`tasks/checkpoints/`) ship without the optimizer state: they evaluate
-    and warm-start, but cannot `--resume`."""
+    and warm-start, but cannot `--resume`. `memory` sets an NTM's number of memory locations N
+    (no weight depends on it), e.g. the paper's 128 for a model trained with fewer."""
     ck = run / "ckpt" if (run / "ckpt").exists() else run / ".ckpt-old"
     if not (ck / "run.json").exists():
         raise FileNotFoundError(f"no checkpoint in {run}")
     info = json.loads((ck / "run.json").read_text())
-    model = build(TrainConfig(**info["config"]))
+    cfg = train_config(info["config"])
+    model = build(replace(cfg, N=memory) if memory and cfg.model == "ntm" else cfg)
     model.load_state_dict(load_file(ck / "model.safetensors"))
     return model, info, torch.load(ck / "optim.pt") if (ck / "optim.pt").exists() else None
 
@@ -202,7 +219,7 @@ def start(cfg: TrainConfig, out: Path, resume: bool, command: str | None):
     model, info, opt_state = load(out)
     if opt_state is None:
         raise ValueError(f"--resume: {out} has no optimizer state (a committed checkpoint?); use --init-from")
-    if asdict(TrainConfig(**info["config"])) | {"steps": cfg.steps} != asdict(cfg) | {"steps": cfg.steps}:
+    if asdict(train_config(info["config"])) | {"steps": cfg.steps} != asdict(cfg) | {"steps": cfg.steps}:
         raise ValueError("--resume with a different config than the checkpoint's (only --steps may change)")
     opt = make_optimizer(model, cfg)
     opt.load_state_dict(opt_state)
@@ -254,7 +271,7 @@ def train(
     )
     for step in bar:
         seq = sample(cfg.task, batch_seed(cfg.seed, step), n=cfg.batch, **_train_range(cfg))
-        loss = cost(model, seq)
+        loss = cost(model, seq, memory_size(cfg, step))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = clip_gradients(model, cfg)

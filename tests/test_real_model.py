@@ -96,12 +96,7 @@ def test_fast_patching_matches_the_plain_loop_on_smollm2(smol):
     batch, kept = pair_tokens(smol, make_pairs(ArithmeticConfig(n=6, digits=(2, 2)), seed=0))
     res = run_patching(smol, **batch, cfg=PatchConfig(ablations=False, rows_per_forward=120), progress=False)
     L = smol.cfg.n_layers
-    sites = [
-        Site("attn_out", 0),
-        Site("mlp_out", L // 2),
-        Site("attn_out", L - 1, 0),
-        Site("mlp_out", 3, 2),
-    ]
+    sites = [Site("attn_out", 0), Site("mlp_out", L // 2), Site("attn_out", L - 1, 0), Site("mlp_out", 3, 2)]
     want = naive_patch(smol, batch["clean"], batch["corrupt"], batch["good"], batch["bad"], sites)
     got = [res.raw[0, 0], res.raw[1, L // 2], res.raw_pos[0, L - 1, 0], res.raw_pos[1, 3, 2]]
     np.testing.assert_allclose(got, want, atol=1e-4)

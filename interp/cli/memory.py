@@ -51,13 +51,14 @@ def parser() -> Parser:
     t.add_argument("--controller", default="lstm", choices=["lstm", "ff"], help="NTM controller")
     t.add_argument("--ctrl-clip", type=float, default=None, help="clip the NTM controller's outputs to +-this")
     t.add_argument("--optimizer", default="adam", choices=["adam", "rmsprop"])
-    t.add_argument("--no-compile", action="store_true", help="train the NTM with the eager step (slower)")
     t.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch threads (small recurrent models: 1 is fastest)",
+        "--memory-sizes",
+        default=None,
+        metavar="N,N,...",
+        help="NTM: memory locations per batch, drawn from these (wrap round memory in training)",
     )
+    t.add_argument("--no-compile", action="store_true", help="train the NTM with the eager step (slower)")
+    t.add_argument("--threads", type=int, default=1, help="torch threads (small recurrent models: 1 is fastest)")
     t.add_argument("--out", required=True)
     g = t.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
@@ -66,6 +67,13 @@ def parser() -> Parser:
     e = sub.add_parser("eval", help="held-out cost of trained runs, written as memory.json/npz with figures")
     e.add_argument("runs", nargs="+")
     e.add_argument("--out", required=True)
+    e.add_argument(
+        "--memory",
+        type=int,
+        default=None,
+        metavar="N",
+        help="NTM memory locations at evaluation (default: as trained; no weight depends on N)",
+    )
     e.add_argument("--overwrite", action="store_true")
     pl = sub.add_parser("plot", help="redraw memory.html from a saved evaluation")
     pl.add_argument("folder")
@@ -88,11 +96,11 @@ def plot(folder: Path, output: Path | None = None, overwrite: bool = False) -> i
     return 0
 
 
-def evaluate(runs: list[Path], out: Path, overwrite: bool, command: str) -> int:
+def evaluate(runs: list[Path], out: Path, overwrite: bool, command: str, memory: int | None = None) -> int:
     if (rc := refuse_existing(out, OUTPUTS, overwrite)) is not None:
         return rc
     try:
-        ev = evaluate_runs(runs, command)
+        ev = evaluate_runs(runs, command, memory=memory)
     except (FileNotFoundError, ValueError) as e:
         return fail(str(e))
     write_outputs(
@@ -108,6 +116,12 @@ def evaluate(runs: list[Path], out: Path, overwrite: bool, command: str) -> int:
 
 
 def train_command(a, command: str) -> int:
+    try:
+        sizes = tuple(int(v) for v in a.memory_sizes.split(",")) if a.memory_sizes else None
+    except ValueError:
+        return fail(f"--memory-sizes takes numbers separated by commas, got {a.memory_sizes!r}")
+    if sizes and min(sizes) < 2:
+        return fail("--memory-sizes must be at least 2")
     cfg = TrainConfig(
         task=a.task,
         model=a.model,
@@ -127,6 +141,7 @@ def train_command(a, command: str) -> int:
         controller=a.controller,
         ctrl_clip=a.ctrl_clip,
         optimizer=a.optimizer,
+        memory_sizes=sizes,
     )
     if min(a.steps, a.batch, a.ckpt_every, a.eval_every, a.threads) < 1 or a.lr <= 0:
         return fail("--steps, --batch, --ckpt-every, --eval-every, --threads and --lr must be positive")
@@ -140,12 +155,7 @@ def train_command(a, command: str) -> int:
     torch.set_num_threads(a.threads)
     try:
         info = train(
-            cfg,
-            out,
-            resume=a.resume,
-            progress=False if a.quiet else None,
-            command=command,
-            compile=not a.no_compile,
+            cfg, out, resume=a.resume, progress=False if a.quiet else None, command=command, compile=not a.no_compile
         )
     except (NonFinite, ValueError, CompiledStepMismatch) as ex:
         return fail(str(ex))
@@ -165,5 +175,5 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "plot":
         return plot(Path(a.folder), Path(a.output) if a.output else None, a.overwrite)
     if a.cmd == "eval":
-        return evaluate([Path(r) for r in a.runs], Path(a.out), a.overwrite, command)
+        return evaluate([Path(r) for r in a.runs], Path(a.out), a.overwrite, command, a.memory)
     return train_command(a, command)

@@ -26,11 +26,7 @@ OUTPUTS = ("patch.json", "patch.npz", "patch.html")
 
 def page(res: PatchRun, threshold: float) -> str:
     head = f"<pre>{html.escape(res.meta['command'])}</pre>"
-    return assemble(
-        patch_sections(res.for_report(), threshold),
-        f"Activation patching: {res.meta['model']}",
-        head,
-    )
+    return assemble(patch_sections(res.for_report(), threshold), f"Activation patching: {res.meta['model']}", head)
 
 
 def write(res: PatchRun, out: Path, threshold: float) -> None:

@@ -77,10 +77,7 @@ def parser() -> Parser:
         help="operand digits: 2 or 1-4 (mixed); default 1-4 or the model's own",
     )
     ap.add_argument(
-        "--pad",
-        type=int,
-        default=None,
-        help="zero-pad operands to this width (0 = none); default the model's own",
+        "--pad", type=int, default=None, help="zero-pad operands to this width (0 = none); default the model's own"
     )
     ap.add_argument("--site", default="attn_out,mlp_out,resid_post")
     ap.add_argument("--n", type=int, default=ArithmeticConfig.n, help="number of problems")

@@ -41,10 +41,10 @@ class MemoryEval:
         return {"runs": runs, "arrays": self.arrays}
 
 
-def evaluate_runs(runs: list[Path], command: str = "", progress: bool = True) -> MemoryEval:
+def evaluate_runs(runs: list[Path], command: str = "", progress: bool = True, memory: int | None = None) -> MemoryEval:
     meta, arrays = {"runs": [], "command": command}, {}
     for run in runs:
-        model, info, _ = load(run)
+        model, info, _ = load(run, memory=memory)  # memory: an NTM's N at evaluation
         cfg = info["config"]
         name = f"{cfg['model'].upper()} {cfg['task']}"
         res, arr = eval_run(model, cfg["task"])

@@ -13,14 +13,7 @@ from tqdm.auto import tqdm
 from interp.builtins import cache_dir
 from interp.context_stats import ContextStats
 from interp.errors import InterpError
-from interp.longctx import (
-    BUCKETS,
-    bucket_means,
-    check_chunked,
-    cumulative,
-    power_law_fit,
-    token_nll,
-)
+from interp.longctx import BUCKETS, bucket_means, check_chunked, cumulative, power_law_fit, token_nll
 from interp.models import load_hf, resolve, tokenizer_adds_bos
 from interp.tasks.long_context import Document, LongContextConfig, load_documents, make_windows
 from interp.versions import versions
@@ -78,12 +71,7 @@ class NLLRun:
             if m.stats:
                 d["stats"] = {k: m.stats[k] for k in STAT_META}
             out.append(d)
-        return {
-            "config": asdict(self.config.text),
-            "command": self.command,
-            "versions": self.versions,
-            "models": out,
-        }
+        return {"config": asdict(self.config.text), "command": self.command, "versions": self.versions, "models": out}
 
     def arrays(self) -> dict[str, np.ndarray]:
         arrays = {m.model: m.nll.astype(np.float32) for m in self.models}
@@ -118,12 +106,7 @@ class NLLRun:
         """Plain data for `interp.reports.sections.nll_sections`."""
         return {
             "models": [
-                {
-                    "model": m.model,
-                    "summary": m.summary,
-                    "cumulative": cumulative(m.nll),
-                    "stats": m.stats,
-                }
+                {"model": m.model, "summary": m.summary, "cumulative": cumulative(m.nll), "stats": m.stats}
                 for m in self.models
             ]
         }

@@ -26,12 +26,7 @@ def sublayer_number(site: str, layer: int) -> int:
 def top_sites(effect: np.ndarray, sites: list[str], k: int = 8) -> list[dict]:
     """The k sublayers with the largest normalised effect, with their execution-order number."""
     rows = [
-        {
-            "site": s,
-            "layer": layer,
-            "sublayer": sublayer_number(s, layer),
-            "effect": float(effect[i, layer]),
-        }
+        {"site": s, "layer": layer, "sublayer": sublayer_number(s, layer), "effect": float(effect[i, layer])}
         for i, s in enumerate(sites)
         for layer in range(effect.shape[1])
     ]
@@ -73,11 +68,7 @@ class PatchRun:
         task = ArithmeticConfig(**(meta["task"] | {"digits": tuple(meta["task"]["digits"])}))
         patch = PatchConfig(**(meta["config"] | {"sites": tuple(meta["config"]["sites"])}))
         cfg = PatchRunConfig(meta["model"], task, meta["seed"], patch)
-        return cls(
-            cfg,
-            PatchResult.from_arrays(meta, arrays),
-            {k: v for k, v in meta.items() if k != "effect"},
-        )
+        return cls(cfg, PatchResult.from_arrays(meta, arrays), {k: v for k, v in meta.items() if k != "effect"})
 
 
 def run(cfg: PatchRunConfig, command: str = "", progress: bool | None = None) -> PatchRun:
@@ -98,10 +89,7 @@ def run(cfg: PatchRunConfig, command: str = "", progress: bool | None = None) ->
         "n_pairs": len(kept),
         "dropped_pairs": len(pairs) - len(kept),
         "suffix_tokens": [f"{q}:{s!r}" for q, s in enumerate(suffix)],
-        "example": [
-            pairs.clean[kept[0]].rsplit("\n", 1)[-1],
-            pairs.corrupt[kept[0]].rsplit("\n", 1)[-1],
-        ],
+        "example": [pairs.clean[kept[0]].rsplit("\n", 1)[-1], pairs.corrupt[kept[0]].rsplit("\n", 1)[-1]],
         "ld_clean": res.ld_clean,
         "ld_corrupt": res.ld_corrupt,
         "top": top_sites(res.effect, res.sites),

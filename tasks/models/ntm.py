@@ -99,11 +99,7 @@ class NTM(HookedRootModule):
         self.to_heads = nn.Linear(H, (R + 1) * self.per_head + 2 * M)  # + erase and add vectors
         self.to_out = nn.Linear(H + R * M, cfg.d_out)
         self.read0 = nn.Parameter(torch.randn(R, M) * 0.01)
-        self.hook_ctrl_out, self.hook_read_w, self.hook_write_w = (
-            HookPoint(),
-            HookPoint(),
-            HookPoint(),
-        )
+        self.hook_ctrl_out, self.hook_read_w, self.hook_write_w = (HookPoint(), HookPoint(), HookPoint())
         self.hook_read, self.hook_memory = HookPoint(), HookPoint()
         self.setup()
 
@@ -150,10 +146,7 @@ class NTM(HookedRootModule):
             w = torch.cat([w_r, w_w[:, None]], 1)
         read = hook("hook_read", torch.bmm(w_r, mem))  # eq. 2, before this step's write
         # eq. 3-4: M <- M (1 - w e) + w a, written as M + w (a - M e)
-        mem = hook(
-            "hook_memory",
-            torch.addcmul(mem, w_w[..., None], add[:, None, :] - mem * erase[:, None, :]),
-        )
+        mem = hook("hook_memory", torch.addcmul(mem, w_w[..., None], add[:, None, :] - mem * erase[:, None, :]))
         return torch.cat([h, read.reshape(n, -1)], -1), read, h, c, w, mem
 
     def compile_step(self) -> None:
@@ -170,15 +163,17 @@ class NTM(HookedRootModule):
         self._compiled = torch.compile(self.step, dynamic=False, fullgraph=True)
         self._checked: set[tuple[int, ...]] = set()
 
-    def forward(self, x: Float[Tensor, "n t d_in"]) -> Float[Tensor, "n t d_out"]:
+    def forward(self, x: Float[Tensor, "n t d_in"], N: int | None = None) -> Float[Tensor, "n t d_out"]:
+        """Logits; `N` memory locations instead of the config's (no weight depends on N)."""
+        N = N or self.cfg.N
         # Hook points cost a module call each, several per step: skip them while nothing is hooked.
         hooked = any(getattr(self, k).fwd_hooks for k in HOOKS)
         compiled = getattr(self, "_compiled", None)
         if compiled is None or hooked:
-            return self._unroll(x, lambda *a: self.step(*a, hooked=hooked))
-        if tuple(x.shape[::2]) not in self._checked:
+            return self._unroll(x, lambda *a: self.step(*a, hooked=hooked), N)
+        if (*x.shape[::2], N) not in self._checked:
             with torch.no_grad():
-                got, want = self._unroll(x, compiled), self._unroll(x, self.step)
+                got, want = self._unroll(x, compiled, N), self._unroll(x, self.step, N)
             diff = float((got - want).abs().max())
             tol = 1e-4 * max(1.0, float(want.abs().max()))
             if not diff <= tol:
@@ -186,15 +181,15 @@ class NTM(HookedRootModule):
                     f"the compiled NTM step differs from the eager step by {diff:.3g} "
                     f"(tolerance {tol:.2g}, torch {torch.__version__}); train without compiling"
                 )
-            self._checked.add(tuple(x.shape[::2]))
-        return self._unroll(x, compiled)
+            self._checked.add((*x.shape[::2], N))
+        return self._unroll(x, compiled, N)
 
-    def _unroll(self, x: Float[Tensor, "n t d_in"], step) -> Float[Tensor, "n t d_out"]:
+    def _unroll(self, x: Float[Tensor, "n t d_in"], step, N: int) -> Float[Tensor, "n t d_out"]:
         cfg = self.cfg
         n, T, _ = x.shape
         R = cfg.read_heads
-        mem = torch.full((n, cfg.N, cfg.M), cfg.memory_init, device=x.device, dtype=x.dtype)
-        w = torch.zeros(n, R + 1, cfg.N, device=x.device, dtype=x.dtype)
+        mem = torch.full((n, N, cfg.M), cfg.memory_init, device=x.device, dtype=x.dtype)
+        w = torch.zeros(n, R + 1, N, device=x.device, dtype=x.dtype)
         w[..., 0] = 1.0
         read = self.read0.expand(n, R, cfg.M).contiguous()
         h = c = torch.zeros(n, cfg.d_hidden, device=x.device, dtype=x.dtype)

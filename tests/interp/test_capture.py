@@ -8,11 +8,7 @@ PROMPTS = ["12+35=", "7+8=15", "1=", "100+200=300"]
 
 
 def test_site_shapes(tiny_model):
-    acts = capture(
-        tiny_model,
-        PROMPTS,
-        sites=["attn_out", "mlp_out", "resid_pre", "resid_mid", "resid_post", "z"],
-    )
+    acts = capture(tiny_model, PROMPTS, sites=["attn_out", "mlp_out", "resid_pre", "resid_mid", "resid_post", "z"])
     d = tiny_model.cfg.d_model
     for site in ["attn_out", "mlp_out", "resid_pre", "resid_mid", "resid_post"]:
         assert acts[site].shape == (4, 2, d)

@@ -67,10 +67,7 @@ def test_interrupted_conversion_leaves_no_entry(monkeypatch, tmp_path, tiny_dir)
     monkeypatch.setattr(
         builtins,
         "load_gguf",
-        lambda g: (
-            AutoModelForCausalLM.from_pretrained(tiny_dir),
-            AutoTokenizer.from_pretrained(tiny_dir),
-        ),
+        lambda g: (AutoModelForCausalLM.from_pretrained(tiny_dir), AutoTokenizer.from_pretrained(tiny_dir)),
     )
     path = builtins.converted_dir("tiny", progress=False)
     assert path == tmp_path / "models" / "tiny" and builtins.is_complete(path)

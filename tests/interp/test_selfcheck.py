@@ -57,19 +57,7 @@ def test_broken_cache_stops_probe_cli(dropped_cache, tiny_dir, tmp_path, capsys)
     out = tmp_path / "probe"
     assert (
         main(
-            [
-                "--model",
-                str(tiny_dir),
-                "--n",
-                "30",
-                "--folds",
-                "2",
-                "--behaviour-n",
-                "4",
-                "--out",
-                str(out),
-                "--quiet",
-            ]
+            ["--model", str(tiny_dir), "--n", "30", "--folds", "2", "--behaviour-n", "4", "--out", str(out), "--quiet"]
         )
         == 2
     )

@@ -3,12 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from interp.tasks.long_context import (
-    LongContextConfig,
-    TextSourceError,
-    local_documents,
-    make_windows,
-)
+from interp.tasks.long_context import LongContextConfig, TextSourceError, local_documents, make_windows
 
 
 def test_windows_are_seeded_sections_at_random_offsets():

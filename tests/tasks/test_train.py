@@ -61,16 +61,7 @@ def test_the_best_held_out_weights_are_kept_beside_the_last(tmp_path):
 
 @pytest.mark.parametrize(
     "name",
-    [
-        "copy-ntm",
-        "copy-lstm",
-        "repeat-ntm",
-        "repeat-lstm",
-        "ngrams-ntm",
-        "ngrams-lstm",
-        "recall-ntm",
-        "recall-lstm",
-    ],
+    ["copy-ntm", "copy-lstm", "repeat-ntm", "repeat-lstm", "ngrams-ntm", "ngrams-lstm", "recall-ntm", "recall-lstm"],
 )
 def test_committed_checkpoints_reproduce_their_recorded_held_out_cost(name):
     """The shipped weights, loaded by today's model code, score what training recorded for them."""
@@ -80,3 +71,20 @@ def test_committed_checkpoints_reproduce_their_recorded_held_out_cost(name):
     assert step == info["step"]
     model.eval()
     assert evaluate(model, info["config"]["task"]) == pytest.approx(recorded, rel=1e-3, abs=1e-3)
+
+
+def test_memory_sizes_vary_by_batch_and_resume_the_same(tmp_path):
+    from interp.tasks.train import memory_size
+
+    cfg = _cfg(memory_sizes=(4, 8, 16), steps=6, ckpt_every=3)
+    assert {memory_size(cfg, s) for s in range(30)} == {4, 8, 16}
+    torch.set_num_threads(1)
+    train(cfg, tmp_path / "a", progress=False)
+    train(_cfg(memory_sizes=(4, 8, 16), steps=3, ckpt_every=3), tmp_path / "b", progress=False)
+    train(cfg, tmp_path / "b", resume=True, progress=False)
+    for (k, v), (_, w) in zip(
+        load(tmp_path / "a")[0].state_dict().items(), load(tmp_path / "b")[0].state_dict().items(), strict=True
+    ):
+        assert torch.equal(v, w), k
+    model = load(tmp_path / "a", memory=32)[0]
+    assert model.cfg.N == 32  # the paper's memory at evaluation, whatever the training used

@@ -36,9 +36,9 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     real = tt.cost
     calls = {"n": 0}
 
-    def poisoned(model, seq):
+    def poisoned(model, seq, N=None):
         calls["n"] += 1
-        out = real(model, seq)
+        out = real(model, seq, N)
         return out * float("nan") if calls["n"] > 15 else out
 
     monkeypatch.setattr(tt, "cost", poisoned)

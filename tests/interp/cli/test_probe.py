@@ -46,22 +46,7 @@ def test_outputs(run_dir):
 
 
 def test_same_seed_same_numbers(run_dir, tiny_dir, tmp_path):
-    assert (
-        main(
-            [
-                "--model",
-                str(tiny_dir),
-                "--n",
-                "90",
-                "--out",
-                str(tmp_path / "b"),
-                "--quiet",
-                "--seed",
-                "5",
-            ]
-        )
-        == 0
-    )
+    assert main(["--model", str(tiny_dir), "--n", "90", "--out", str(tmp_path / "b"), "--quiet", "--seed", "5"]) == 0
     a = json.loads((run_dir / "results.json").read_text())["probes"]
     b = json.loads((tmp_path / "b" / "results.json").read_text())["probes"]
     assert a["accuracy"] == b["accuracy"] and a["control"] == b["control"]

@@ -36,20 +36,7 @@ def runs(tiny_dir, tmp_path_factory):
         == 0
     )
     assert (
-        patch.main(
-            [
-                "--model",
-                str(tiny_dir),
-                "--n",
-                "4",
-                "--shots",
-                "2",
-                "--out",
-                str(root / "patch"),
-                "--quiet",
-            ]
-        )
-        == 0
+        patch.main(["--model", str(tiny_dir), "--n", "4", "--shots", "2", "--out", str(root / "patch"), "--quiet"]) == 0
     )
     assert (
         nll.main(

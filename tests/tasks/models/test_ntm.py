@@ -2,13 +2,7 @@ import pytest
 import torch
 
 from interp.capture import record
-from interp.tasks.memory import (
-    CopyConfig,
-    RepeatCopyConfig,
-    bits_per_sequence,
-    make_copy,
-    make_repeat_copy,
-)
+from interp.tasks.memory import CopyConfig, RepeatCopyConfig, bits_per_sequence, make_copy, make_repeat_copy
 from interp.tasks.models.ntm import NTM, NTMConfig, address, address_plain
 
 
@@ -60,10 +54,7 @@ def test_ntm_shapes_and_hooks(ntm):
     seq = make_copy(CopyConfig(n=3, length=4), 0)
     with record(ntm, ["hook_read_w", "hook_write_w"]) as rec:
         logits = ntm(seq.inputs)
-    read_w, write_w = (
-        torch.stack(rec.acts["hook_read_w"], 1),
-        torch.stack(rec.acts["hook_write_w"], 1),
-    )
+    read_w, write_w = (torch.stack(rec.acts["hook_read_w"], 1), torch.stack(rec.acts["hook_write_w"], 1))
     assert logits.shape == (3, 9, 8) and read_w.shape == (3, 9, 1, 8) and write_w.shape == (3, 9, 8)
     assert torch.allclose(write_w.sum(-1), torch.ones(3, 9), atol=1e-5)
     _, cache = ntm.run_with_cache(seq.inputs)
