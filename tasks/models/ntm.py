@@ -160,6 +160,9 @@ class NTM(HookedRootModule):
         (Runtime type checkers such as the test suite's jaxtyping hook cannot be traced: compile
         outside them.)
         """
+        # One graph per (batch shape, memory size, grad mode): memory sizes drawn per batch need more than
+        # dynamo's default of 8.
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
         self._compiled = torch.compile(self.step, dynamic=False, fullgraph=True)
         self._checked: set[tuple[int, ...]] = set()
 
