@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import sys
 from pathlib import Path
 
 import datasets
@@ -53,6 +54,12 @@ def write(res: ProbeRun, out_dir: Path, order: str = "place") -> None:
             "problems": lambda p: to_dataset(res.problems).save_to_disk(str(p)),
         },
     )
+
+
+def stage_line(name: str, seconds: float) -> None:
+    """On a terminal the progress bars say it all; in a log, one line as each stage ends."""
+    if not sys.stderr.isatty():
+        print(f"{name}: {seconds:.1f} s", file=sys.stderr, flush=True)
 
 
 def behaviour_line(b: dict) -> str:
@@ -166,7 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     if (rc := refuse_existing(out_dir, OUTPUTS, a.overwrite)) is not None:
         return rc
     try:
-        res = run(cfg, command_line("python -m interp.probe", argv), progress=False if a.quiet else None)
+        res = run(
+            cfg,
+            command_line("python -m interp.probe", argv),
+            progress=False if a.quiet else None,
+            on_stage=None if a.quiet else stage_line,
+        )
         if not a.quiet:
             print(table(res))
             if res.behaviour:

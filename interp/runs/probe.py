@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -18,6 +18,7 @@ from interp.lens import digit_token_ids, logit_lens
 from interp.models import ModelInfo, load_model, model_info
 from interp.names import n_layers, parse_layers
 from interp.probes.sweep import ProbeResults, SweepConfig, difference_controls, sweep
+from interp.stages import Stages
 from interp.tasks.arithmetic import ArithmeticConfig, Problems, make_arithmetic, probe_texts, read_positions
 from interp.versions import versions
 
@@ -94,48 +95,55 @@ def behaviour(model, problems: Problems, cfg: ProbeRunConfig, progress: bool | N
     return out
 
 
-def run(cfg: ProbeRunConfig, command: str = "", progress: bool | None = None, keep_acts: bool = False) -> ProbeRun:
-    times: dict[str, float] = {}
-    t = time.perf_counter()
-    problems = make_arithmetic(cfg.task, cfg.seed)
-    times["prompts_s"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    model = load_model(cfg.model)
-    times["load_s"] = time.perf_counter() - t
+def run(
+    cfg: ProbeRunConfig,
+    command: str = "",
+    progress: bool | None = None,
+    keep_acts: bool = False,
+    on_stage: Callable[[str, float], None] | None = None,
+) -> ProbeRun:
+    """The whole run; `on_stage(name, seconds)` is called as each stage ends."""
+    times = Stages(on_stage)
+    with times("prompts"):
+        problems = make_arithmetic(cfg.task, cfg.seed)
+    with times("load"):
+        model = load_model(cfg.model)
     layers = parse_layers(cfg.layers, n_layers(model))
     info = model_info(model)
-
-    t = time.perf_counter()
-    pos = read_positions(model.tokenizer, problems, info.prepend_bos)  # [n, scale]
-    sites = list(dict.fromkeys([*cfg.sites, "resid_post"]))  # the logit lens reads resid_post
-    acts = capture(
-        model,
-        probe_texts(problems),
-        sites=sites,
-        layers=layers,
-        positions=pos,
-        batch_size=cfg.batch_size,
-        progress=progress,
-    )
-    times["capture_s"] = time.perf_counter() - t
+    with times("capture"):
+        pos = read_positions(model.tokenizer, problems, info.prepend_bos)  # [n, scale]
+        sites = list(dict.fromkeys([*cfg.sites, "resid_post"]))  # the logit lens reads resid_post
+        acts = capture(
+            model,
+            probe_texts(problems),
+            sites=sites,
+            layers=layers,
+            positions=pos,
+            batch_size=cfg.batch_size,
+            progress=progress,
+        )
     labels, controls, strata = probe_inputs(problems)
-    t = time.perf_counter()
-    lens = lens_accuracy(model, acts["resid_post"], labels)
-    times["lens_s"] = time.perf_counter() - t
-
+    with times("lens"):
+        lens = lens_accuracy(model, acts["resid_post"], labels)
     beh = None
     if cfg.behaviour_n > 0:  # greedy decoding is slow on CPU: a subset by default
-        t = time.perf_counter()
-        beh = behaviour(model, problems, cfg, progress)
-        times["behaviour_s"] = time.perf_counter() - t
-
-    t = time.perf_counter()
+        with times("behaviour"):
+            beh = behaviour(model, problems, cfg, progress)
     probed = {s: acts[s] for s in cfg.sites}
-    res = sweep(probed, labels, controls, layers, cfg.sweep, strata=strata, progress=progress)
-    times["probe_fit_s"] = time.perf_counter() - t
+    with times("probe_fit"):
+        res = sweep(probed, labels, controls, layers, cfg.sweep, strata=strata, progress=progress)
     return ProbeRun(
-        cfg, info, n_layers(model), res, lens, beh, times, versions(), problems, probed if keep_acts else None, command
+        cfg,
+        info,
+        n_layers(model),
+        res,
+        lens,
+        beh,
+        dict(times),
+        versions(),
+        problems,
+        probed if keep_acts else None,
+        command,
     )
 
 

@@ -93,3 +93,12 @@ def test_arguments_are_checked_before_the_output_folder(run_dir, tiny_dir, capsy
     """A bad --layer is reported as such, even where the output folder already holds results."""
     assert main(["--model", str(tiny_dir), "--layer", "9", "--out", str(run_dir), "--quiet"]) == 2
     assert "out of range" in capsys.readouterr().err
+
+
+def test_a_log_gets_one_line_per_stage(tiny_dir, tmp_path, capsys):
+    """Not attached to a terminal (a log file), each stage says when it ends and how long it took."""
+    assert main(["--model", str(tiny_dir), "--n", "30", "--folds", "2", "--behaviour-n", "2", "--layer", "0",
+                 "--out", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    for stage in ("load", "capture", "lens", "behaviour", "probe_fit"):
+        assert f"\n{stage}: " in "\n" + err
