@@ -20,13 +20,18 @@ from interp.tokens import tokenize
 
 
 def greedy_continuations(
-    model, prompts: list[str], max_new_tokens: int, batch_size: int = 32, progress: bool | None = None
+    model,
+    prompts: list[str],
+    max_new_tokens: int,
+    batch_size: int = 32,
+    progress: bool | None = None,
+    check: bool = True,
 ) -> list[str]:
     """Greedy continuation text of each prompt.
 
     Uses the Hugging Face module inside the bridge with its KV cache when there
     is one (its log-probs match the bridge's), left-padded as HF expects. The
-    first batch's first rows are checked against uncached forwards first.
+    first batch's first rows are checked against uncached forwards (`check=False` skips that: benchmarks only).
     """
     toks = tokenize(model, prompts)
     hf = getattr(model, "original_model", None)
@@ -48,7 +53,7 @@ def greedy_continuations(
             ids = torch.tensor([[pad_id] * (width - len(r)) + r for r in rows])
             mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
             if cached:
-                gen = _generate(hf, ids, mask, max_new_tokens, pad_id, check=s == 0)
+                gen = _generate(hf, ids, mask, max_new_tokens, pad_id, check=check and s == 0)
             else:  # any hooked model: no cache, one full forward per new token
                 gen = _greedy_no_cache(model, rows, max_new_tokens, pad_id)
             for i, g in zip(idx, gen.tolist(), strict=True):

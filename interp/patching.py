@@ -78,6 +78,7 @@ class Patcher:
         corrupt: Int[Tensor, "n pos"],
         good: Int[Tensor, " n"],
         bad: Int[Tensor, " n"],
+        check: bool = True,
     ):
         if clean.shape != corrupt.shape:
             raise ValueError(
@@ -93,7 +94,8 @@ class Patcher:
         self.b_bad = b_U[bad] if b_U is not None else torch.zeros(self.n)
         self.cap = max(0.0, float(getattr(model.cfg, "output_logits_soft_cap", 0) or 0))  # TL uses -1 for none
         self.prefix = PrefixCache(model, clean[0, : self.P]) if self.P else None
-        self._check(clean)
+        if check:  # `check=False` skips it: benchmarks only
+            self._check(clean)
 
     def _check(self, clean: Int[Tensor, "n pos"], rows: int = 2) -> None:
         """The cached continuation against whole-prompt forwards on the first rows (see `interp.selfcheck`)."""

@@ -73,12 +73,12 @@ class PatchResult:
 
 @torch.no_grad()
 def run_patching(
-    model, clean, corrupt, good, bad, cfg: PatchConfig | None = None, progress: bool | None = None
+    model, clean, corrupt, good, bad, cfg: PatchConfig | None = None, progress: bool | None = None, check: bool = True
 ) -> PatchResult:
     """The sublayer grid, per-position effects, ablations and activation statistics."""
     cfg = cfg or PatchConfig()
     L = model.cfg.n_layers
-    p = Patcher(model, clean, corrupt, good, bad)
+    p = Patcher(model, clean, corrupt, good, bad, check)
     names = [Site(k, layer).hook for k in cfg.sites for layer in range(L)]
     clean_acts = p.activations(p.clean, names)
     ld_clean = p.forward(p.clean).numpy()

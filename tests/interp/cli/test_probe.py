@@ -97,8 +97,25 @@ def test_arguments_are_checked_before_the_output_folder(run_dir, tiny_dir, capsy
 
 def test_a_log_gets_one_line_per_stage(tiny_dir, tmp_path, capsys):
     """Not attached to a terminal (a log file), each stage says when it ends and how long it took."""
-    assert main(["--model", str(tiny_dir), "--n", "30", "--folds", "2", "--behaviour-n", "2", "--layer", "0",
-                 "--out", str(tmp_path / "o")]) == 0
+    assert (
+        main(
+            [
+                "--model",
+                str(tiny_dir),
+                "--n",
+                "30",
+                "--folds",
+                "2",
+                "--behaviour-n",
+                "2",
+                "--layer",
+                "0",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     for stage in ("load", "capture", "lens", "behaviour", "probe_fit"):
         assert f"\n{stage}: " in "\n" + err
