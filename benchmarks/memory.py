@@ -4,7 +4,8 @@
     python benchmarks/memory.py --no-throughput --runs tasks/checkpoints/*   # convergence only
 
 Throughput: training batches of copy (lengths 1-20) per setting, one torch thread, in this
-process: the NTM's fast step (`NTM.forward`) against the paper's op-by-op step
+process: the NTM's fast step (`NTM.forward`, eager and through `compile_step`, the training
+default) against the paper's op-by-op step
 (`NTM.forward_plain`, the step this toolkit trained with until 2026-11) on the same batches,
 and batch 32 against one sequence per step (the plain alternative, as pytorch-ntm trains).
 Convergence: for each finished run, the first held-out evaluation under 0.1 and 1 bit per
@@ -21,13 +22,17 @@ from pathlib import Path
 import torch
 
 
-def throughput(model_name: str, batch: int, steps: int = 30, plain: bool = False, repeats: int = 3) -> float:
-    """Sequences per second over `steps` training batches, best of `repeats` passes."""
+def throughput(
+    model_name: str, batch: int, steps: int = 30, plain: bool = False, compiled: bool = False, repeats: int = 3
+) -> float:
+    """Sequences per second over `steps` training batches, best of `repeats` passes (the first compiles)."""
     from interp.tasks.memory import bits_per_sequence, sample
     from interp.tasks.train import TrainConfig, batch_seed, build
 
     torch.manual_seed(0)
     model = build(TrainConfig(model=model_name))
+    if compiled:
+        model.compile_step()
     fwd = model.forward_plain if plain else model
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     seqs = [sample("copy", batch_seed(0, step), n=batch) for step in range(steps)]
@@ -73,18 +78,20 @@ def main() -> int:
     if not a.no_throughput:
         rows = {}
         settings = [
-            ("ntm plain step, batch 32", "ntm", 32, True),
-            ("ntm batch 32", "ntm", 32, False),
-            ("ntm batch 1", "ntm", 1, False),
-            ("lstm batch 32", "lstm", 32, False),
-            ("lstm batch 1", "lstm", 1, False),
+            ("ntm plain step, batch 32", "ntm", 32, True, False),
+            ("ntm batch 32", "ntm", 32, False, False),
+            ("ntm compiled step, batch 32", "ntm", 32, False, True),
+            ("ntm batch 1", "ntm", 1, False, False),
+            ("lstm batch 32", "lstm", 32, False, False),
+            ("lstm batch 1", "lstm", 1, False, False),
         ]
-        for label, m, b, plain in settings:
-            rows[label] = throughput(m, b, steps=30 if b > 1 else 60, plain=plain)
+        for label, m, b, plain, compiled in settings:
+            rows[label] = throughput(m, b, steps=30 if b > 1 else 60, plain=plain, compiled=compiled)
             print(f"{label}: {rows[label]:.1f} sequences/s", flush=True)
         res = {
             "sequences_per_s": rows,
             "ntm_step_speedup": rows["ntm batch 32"] / rows["ntm plain step, batch 32"],
+            "ntm_compiled_speedup": rows["ntm compiled step, batch 32"] / rows["ntm plain step, batch 32"],
             "ntm_batch_speedup": rows["ntm batch 32"] / rows["ntm batch 1"],
             "lstm_batch_speedup": rows["lstm batch 32"] / rows["lstm batch 1"],
             "torch": torch.__version__,

@@ -74,15 +74,15 @@ def main() -> int:
         report["compare_folds"] = a.compare_folds
         report["ratio_sklearn_over_torch"] = report["sklearn_fit_s"] / report["torch_fit_s"]
         tests = [len(te) for te in (split(strata, cfg.sweep.folds, cfg.sweep.seed)[f][1] for f in folds)]
-        for which in ("accuracy", "control"):
-            # Held-out problems per cell and fold: accuracy times the rows that write that digit.
+        for which, y in (("accuracy", labels), ("control", controls)):
+            # Held-out problems per cell and fold: accuracy times the rows that have that label.
             rows = np.array(
                 [
                     [
-                        np.mean(labels[split(strata, cfg.sweep.folds, cfg.sweep.seed)[f][1], k] >= 0) * n
+                        np.mean(y[split(strata, cfg.sweep.folds, cfg.sweep.seed)[f][1], k] >= 0) * n
                         for f, n in zip(folds, tests, strict=True)
                     ]
-                    for k in range(labels.shape[1])
+                    for k in range(y.shape[1])
                 ]
             )
             diff = np.abs(getattr(fits["torch"], which) - getattr(fits["sklearn"], which)) * rows[None, None]

@@ -11,6 +11,8 @@ set when a model is loaded or a command starts.
 
 from interp.capture import Activations, capture, record
 from interp.errors import InterpError
+from interp.intervene import intervene
+from interp.lens import digit_token_ids, logit_lens
 from interp.models import available_models, load_model
 from interp.names import SITES, hook_names, parse_layers
 from interp.patching import PatchConfig
@@ -31,7 +33,10 @@ __all__ = [
     "available_models",
     "capture",
     "capture_to_disk",
+    "digit_token_ids",
     "hook_names",
+    "intervene",
+    "logit_lens",
     "load_model",
     "parse_layers",
     "record",
