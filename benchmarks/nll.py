@@ -65,12 +65,12 @@ def main() -> int:
         return 0
     import numpy as np
 
-    vocab = {"smollm2-135m": 49152, "gemma3-270m": 262144}
+    vocab = {"smollm2-135m": 49152, "gemma3-270m": 262144, "qwen2.5-coder-0.5b": 151936}
     rows = []
     for spec in a.runs:
         model, tokens = spec.split(":")
         modes = ["chunked"]
-        if int(tokens) * vocab.get(model, 0) * 4 * 2 / 2**30 <= a.plain_max_gb:  # logits + log-softmax
+        if model in vocab and int(tokens) * vocab[model] * 4 * 2 / 2**30 <= a.plain_max_gb:  # logits + log-softmax
             modes.append("plain")
         for mode in modes:
             out = subprocess.run(

@@ -3,9 +3,12 @@
     python benchmarks/selfcheck.py [--model smollm2-135m] [--json out.json]
 
 The four checks of `interp.selfcheck`: early-stopped capture (500 probe prompts), cached greedy
-decoding (64 problems), patching from the shared prefix's KV cache (100 pairs, the sublayer grid),
-and chunked NLL (one 8,192-token window). Each setting runs twice, alternating, and the faster run
-counts; each fast path's `check=False` removes its check (it exists for this benchmark).
+decoding (64 problems), patching from the shared prefix's KV cache (50 pairs, the sublayer grid),
+and chunked NLL (one 8,192-token window). After a warm-up, each setting runs `--rounds` times,
+with and without the check alternately, and the fastest of each counts. Each fast path's
+`check=False` removes its check (it exists for this benchmark). First, each check is also timed
+on its own (the same call on two rows, with and without the check, median of 5), since a
+check costs less than the run-to-run noise of the long runs.
 """
 
 from __future__ import annotations
@@ -23,33 +26,41 @@ from interp.builtins import cache_dir
 from interp.capture import capture
 from interp.models import load_hf, load_model, model_info
 from interp.pairs import pair_tokens
-from interp.patching import PatchConfig
+from interp.patching import PatchConfig, Patcher
 from interp.sublayers import run_patching
 from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic, make_pairs, probe_texts, read_positions
 from interp.tasks.long_context import LongContextConfig, load_documents, make_windows
 from interp.versions import versions
 
 
-def best_of(fn: Callable[[], object], repeats: int = 2) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+def timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def alternate(fn: Callable[[bool], object], rounds: int) -> tuple[float, float]:
+    """Fastest time with and without the check, the two run alternately so that drift hits both."""
+    with_check, without = [], []
+    for _ in range(rounds):
+        with_check.append(timed(lambda: fn(True)))
+        without.append(timed(lambda: fn(False)))
+    return min(with_check), min(without)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--json")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--direct-only", action="store_true", help="only time each check on its own")
     a = ap.parse_args()
     torch.set_grad_enabled(False)
     model = load_model(a.model)
     problems = make_arithmetic(ArithmeticConfig(n=500), 0)
     pos = read_positions(model.tokenizer, problems, model_info(model).prepend_bos)
     texts = probe_texts(problems)
-    pairs, _ = pair_tokens(model, make_pairs(ArithmeticConfig(n=100, digits=(2, 2)), 0))
+    pairs, _ = pair_tokens(model, make_pairs(ArithmeticConfig(n=50, digits=(2, 2)), 0))
     _, _, hf, tok = load_hf(a.model, attn_implementation="sdpa")
     docs = load_documents(("kjv",), cache_dir())
     ids = [tok(d.text, add_special_tokens=False)["input_ids"] for d in docs]
@@ -68,23 +79,46 @@ def main() -> int:
         "greedy decoding (64 problems)": lambda c: greedy_continuations(
             model, problems.prompts[:64], 6, progress=False, check=c
         ),
-        "patching (100 pairs, sublayer grid)": lambda c: run_patching(
+        "patching (50 pairs, sublayer grid)": lambda c: run_patching(
             model, **pairs, cfg=PatchConfig(per_position=False, ablations=False), progress=False, check=c
         ),
         "chunked NLL (8,192 tokens)": nll,
     }
-    rows = {}
-    for name, fn in cases.items():
+    # Each check on its own: the same call on the smallest input that still runs the check, with and
+    # without it (median of 5), so the difference is the check's cost without the noise of a long run.
+    small = {
+        "capture (500 prompts, 3 sites, every layer)": lambda c: capture(
+            model, texts[:2], sites=sites, positions=pos[:2], progress=False, check=c
+        ),
+        "greedy decoding (64 problems)": lambda c: greedy_continuations(
+            model, problems.prompts[:2], 6, progress=False, check=c
+        ),
+        "patching (50 pairs, sublayer grid)": lambda c: Patcher(model, **pairs, check=c),
+        "chunked NLL (8,192 tokens)": lambda c: longctx.check_chunked(hf, window) if c else None,
+    }
+    direct = {}
+    for name, fn in small.items():
         fn(True)  # warm up
-        with_check = best_of(lambda: fn(True))  # noqa: B023
-        without_check = best_of(lambda: fn(False))  # noqa: B023
+        diffs = sorted(timed(lambda: fn(True)) - timed(lambda: fn(False)) for _ in range(5))  # noqa: B023
+        direct[name] = diffs[2]
+        print(name, f"check alone: {direct[name]:.3f} s", flush=True)
+    rows = {}
+    for name, fn in ({} if a.direct_only else cases).items():
+        fn(True)  # warm up
+        with_check, without_check = alternate(fn, a.rounds)
         rows[name] = {
             "with_check_s": with_check,
             "without_check_s": without_check,
             "overhead_pct": 100 * (with_check - without_check) / without_check,
         }
         print(name, json.dumps(rows[name]), flush=True)
-    out = {"model": a.model, "threads": torch.get_num_threads(), "versions": versions(), "cases": rows}
+    out = {
+        "model": a.model,
+        "threads": torch.get_num_threads(),
+        "versions": versions(),
+        "cases": rows,
+        "check_alone_s": direct,
+    }
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)
