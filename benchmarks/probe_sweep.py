@@ -5,7 +5,8 @@
 Runs exactly what `python -m interp.probe --layer all` runs (same config, seed, folds, read
 position and control task) and times each stage. Then it fits the same sweep again on the same
 activations and folds, both ways, alternating: the batched torch solver (the default) and
-`LinearProbe` (scikit-learn) one probe at a time, the reference. It reports the ratio, the
+`LinearProbe` (scikit-learn, converged at tol 1e-6) one probe at a time, the reference, with
+one BLAS thread by default: its fastest setting on these small problems. It reports the ratio, the
 largest disagreement in held-out problems on any cell (site x layer x digit scale x fold, digit
 and control), and the peak RSS. Prints JSON.
 """
@@ -18,10 +19,12 @@ import platform
 import resource
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from interp.probes.sweep import split, sweep
 from interp.runs.probe import ProbeRunConfig, probe_inputs, run
@@ -36,6 +39,12 @@ def main() -> int:
     ap.add_argument("--skip-sklearn", action="store_true")
     ap.add_argument("--compare-folds", type=int, default=1, help="folds fitted both ways (sklearn: ~1 s a probe)")
     ap.add_argument("--json", default=None)
+    ap.add_argument(
+        "--sklearn-threads",
+        type=int,
+        default=1,
+        help="BLAS threads for scikit-learn: its fastest setting here is 1 (small matrices lose to thread overhead)",
+    )
     a = ap.parse_args()
 
     cfg = ProbeRunConfig(model=a.model, task=ArithmeticConfig(n=a.n))
@@ -60,18 +69,20 @@ def main() -> int:
         fits = {}
         for method in ("torch", "sklearn"):
             t = time.perf_counter()
-            fits[method] = sweep(
-                out.acts,
-                labels,
-                controls,
-                res.layers,
-                replace(cfg.sweep, method=method),
-                strata=strata,
-                progress=None,
-                only_folds=folds,
-            )
+            with threadpool_limits(a.sklearn_threads) if method == "sklearn" else nullcontext():
+                fits[method] = sweep(
+                    out.acts,
+                    labels,
+                    controls,
+                    res.layers,
+                    replace(cfg.sweep, method=method),
+                    strata=strata,
+                    progress=None,
+                    only_folds=folds,
+                )
             report[f"{method}_fit_s"] = time.perf_counter() - t
         report["compare_folds"] = a.compare_folds
+        report["sklearn_threads"] = a.sklearn_threads
         report["ratio_sklearn_over_torch"] = report["sklearn_fit_s"] / report["torch_fit_s"]
         tests = [len(te) for te in (split(strata, cfg.sweep.folds, cfg.sweep.seed)[f][1] for f in folds)]
         for which, y in (("accuracy", labels), ("control", controls)):
