@@ -21,6 +21,7 @@ import torch
 from jaxtyping import Float, Int
 from scipy import stats
 from sklearn.model_selection import KFold, StratifiedKFold
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from interp.probes.batched import fit_batched
@@ -125,16 +126,19 @@ def _fold_torch(X, labels, controls, tr, te, cfg: SweepConfig, init: list | None
 
 
 def _fold_sklearn(X, labels, controls, tr, te, cfg: SweepConfig, bar):
-    """The reference: `LinearProbe` (scikit-learn) fitted one probe at a time."""
+    """The reference: `LinearProbe` (scikit-learn) fitted one probe at a time.
+
+    One BLAS thread: on these small problems (n ~ 333, d ~ 600-900) it was 9x faster than two on 2 cores."""
     p, _, T, _ = X.shape
     out = np.zeros((p, T, 2))
-    for j in range(T):
-        tr_j, te_j = tr[labels[tr, j] >= 0], te[labels[te, j] >= 0]
-        for i in range(p):
-            for c, y in enumerate((labels[:, j], controls[:, j])):
-                probe = LinearProbe(C=cfg.C, tol=cfg.tol).fit(X[i, tr_j, j].numpy(), y[tr_j])
-                out[i, j, c] = probe.score(X[i, te_j, j].numpy(), y[te_j])
-                bar.update(1)
+    with threadpool_limits(1):
+        for j in range(T):
+            tr_j, te_j = tr[labels[tr, j] >= 0], te[labels[te, j] >= 0]
+            for i in range(p):
+                for c, y in enumerate((labels[:, j], controls[:, j])):
+                    probe = LinearProbe(C=cfg.C, tol=cfg.tol).fit(X[i, tr_j, j].numpy(), y[tr_j])
+                    out[i, j, c] = probe.score(X[i, te_j, j].numpy(), y[te_j])
+                    bar.update(1)
     return out
 
 
