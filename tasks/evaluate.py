@@ -65,7 +65,7 @@ def ngram_rows(model, n: int = 1000) -> tuple[dict, dict[str, np.ndarray]]:
         "optimal": c_opt,
         "above_optimal": c_model - c_opt,
         "above_optimal_se": float(diff.std() / np.sqrt(n)),
-        "sequences": n,
+        "eval_sequences": n,  # "sequences" is the training count
     }
     return res, {
         "example/inputs": seq.inputs[0, :, 0].numpy(),

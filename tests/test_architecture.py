@@ -31,6 +31,7 @@ LAYERS = [
             "interp.report",
             "interp.memory",
             "interp.toy",
+            "interp.reproduce",
         ),
     ),
     ("runs", ("interp.runs",)),

@@ -12,6 +12,7 @@ COMMANDS = {
     "report": "one HTML page from every result under a folder",
     "memory": "train and evaluate NTM and LSTM models on the memory tasks",
     "toy": "train the arith-toy adder",
+    "reproduce": "rebuild every published figure on one page",
 }
 
 

@@ -13,57 +13,19 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from interp.cli.common import Parser, fail, parse
 from interp.files import atomic_write_text
 from interp.reports.html import assemble
 from interp.reports.memory import memory_sections
 from interp.reports.sections import nll_sections, patch_sections, probe_sections, table
-from interp.runs.memory import MemoryEval
-from interp.runs.nll import NLLRun
-from interp.runs.patch import PatchRun
-from interp.runs.probe import for_report as probe_for_report
+from interp.runs.results import find_results, read_result
 
-KINDS = {"results.json": "probe", "patch.json": "patch", "nll.json": "nll", "memory.json": "memory"}
-ORDER = ("probe", "patch", "nll", "memory")
-
-
-def _npz(path: Path) -> dict:
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
-
-
-def _probe(path: Path):
-    out = json.loads(path.read_text())
-    return out, probe_sections(probe_for_report(out))
-
-
-def _patch(path: Path):
-    meta = json.loads(path.read_text())
-    return meta, patch_sections(PatchRun.from_files(meta, _npz(path.with_name("patch.npz"))).for_report())
-
-
-def _nll(path: Path):
-    meta = json.loads(path.read_text())
-    return meta, nll_sections(NLLRun.from_files(meta, _npz(path.with_name("nll.npz"))).for_report())
-
-
-def _memory(path: Path):
-    meta = json.loads(path.read_text())
-    return meta, memory_sections(MemoryEval(meta, _npz(path.with_name("memory.npz"))).for_report())
-
-
-LOADERS: dict[str, Callable] = {"probe": _probe, "patch": _patch, "nll": _nll, "memory": _memory}
-
-
-def find_results(root: Path) -> list[tuple[str, Path]]:
-    found = [
-        (KINDS[p.name], p)
-        for p in sorted(root.rglob("*.json"))
-        if p.name in KINDS and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    ]
-    return sorted(found, key=lambda kp: (ORDER.index(kp[0]), str(kp[1])))
+SECTIONS: dict[str, Callable] = {
+    "probe": probe_sections,
+    "patch": patch_sections,
+    "nll": nll_sections,
+    "memory": memory_sections,
+}
 
 
 def summary(kind: str, meta: dict, where: str) -> list[str]:
@@ -100,7 +62,8 @@ def build(root: Path) -> tuple[str, list[str], int]:
     for kind, path in find_results(root):
         where = str(path.parent.relative_to(root)) or "."
         try:
-            meta, secs = LOADERS[kind](path)
+            meta, data = read_result(kind, path)
+            secs = SECTIONS[kind](data)
         except Exception as e:  # any unreadable result is reported, never fatal
             warnings.append(f"could not read {kind} result {path}: {type(e).__name__}: {e}".splitlines()[0])
             continue

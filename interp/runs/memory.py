@@ -10,6 +10,7 @@ import numpy as np
 from interp.tasks.evaluate import eval_run
 from interp.tasks.memory import TASKS
 from interp.tasks.train import load
+from interp.versions import versions
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class MemoryEval:
 
 
 def evaluate_runs(runs: list[Path], command: str = "", progress: bool = True, memory: int | None = None) -> MemoryEval:
-    meta, arrays = {"runs": [], "command": command}, {}
+    meta, arrays = {"runs": [], "command": command, "versions": versions()}, {}
     for run in runs:
         model, info, _ = load(run, memory=memory)  # memory: an NTM's N at evaluation
         cfg = info["config"]

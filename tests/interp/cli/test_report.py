@@ -1,66 +1,12 @@
 """The combined report: built from real (tiny-model) runs of every CLI, and opened in headless Chromium."""
 
-import os
 import shutil
 
 import pytest
 
-from interp.cli.report import build, find_results, main
-
-
-@pytest.fixture(scope="module")
-def runs(tiny_dir, tmp_path_factory):
-    from interp.cli import nll, patch, probe
-
-    root = tmp_path_factory.mktemp("runs")
-    text = root.parent / "doc.txt"
-    text.write_text(" ".join(f"word{j % 17} and text" for j in range(200)))
-    assert (
-        probe.main(
-            [
-                "--model",
-                str(tiny_dir),
-                "--n",
-                "30",
-                "--folds",
-                "2",
-                "--behaviour-n",
-                "4",
-                "--site",
-                "mlp_out,resid_post",
-                "--out",
-                str(root / "probe"),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    assert (
-        patch.main(["--model", str(tiny_dir), "--n", "4", "--shots", "2", "--out", str(root / "patch"), "--quiet"]) == 0
-    )
-    assert (
-        nll.main(
-            [
-                "--model",
-                str(tiny_dir),
-                "--tokens",
-                "40",
-                "--documents",
-                "2",
-                "--text",
-                str(text),
-                "--out",
-                str(root / "nll"),
-                "--quiet",
-                "--chunk",
-                "16",
-                "--stats",
-            ]
-        )
-        == 0
-    )
-    return root
-
+from interp.cli.report import build, main
+from interp.runs.results import find_results
+from tests.browser import render, require_browser
 
 PROBE_FIGS = 1 + 2 * 3  # the logit lens, then 2 sites x (accuracy, above majority, selectivity)
 PATCH_FIGS = 1 + 2 + 2 + 4
@@ -92,56 +38,15 @@ def test_corrupt_result_is_named_and_the_rest_builds(runs, tmp_path, capsys):
     assert main([str(tmp_path / "missing")]) == 2
 
 
-def _chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
 @pytest.mark.slow
 def test_report_renders_in_headless_chromium(runs, tmp_path):
     """Every figure draws an SVG in a real browser, with no console errors; a screenshot is kept."""
-    if not (_chromium() and shutil.which("chromedriver")):
-        if os.environ.get("INTERP_REQUIRE_BROWSER"):
-            pytest.fail("INTERP_REQUIRE_BROWSER is set but chromium/chromedriver are not installed")
-        pytest.skip("chromium and chromedriver are not installed (Debian: chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.support.ui import WebDriverWait
-
+    require_browser()
     out = tmp_path / "report.html"
     assert main([str(runs), "--output", str(out)]) == 0
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = _chromium()
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-    ):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
-    try:
-        driver.get(out.as_uri())
-        want = PROBE_FIGS + PATCH_FIGS + NLL_FIGS
-        drawn = (
-            "return document.querySelectorAll('.plotly-graph-div svg.main-svg').length > 0 && "
-            "[...document.querySelectorAll('.plotly-graph-div')].filter(d => d.querySelector('svg.main-svg'))"
-            ".length"
-        )
-        WebDriverWait(driver, 60).until(lambda d: d.execute_script(drawn) == want)
-        assert driver.execute_script("return document.querySelectorAll('.plotly-graph-div').length") == want
-        heat = driver.execute_script("return document.querySelectorAll('.plotly-graph-div .heatmaplayer').length")
-        assert heat >= want - 1  # every figure but the NLL curves is a heatmap
-        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-        assert errors == []
-        shot = tmp_path / "report.png"
-        driver.save_screenshot(str(shot))
-        assert shot.stat().st_size > 10_000
-        if os.environ.get("INTERP_SCREENSHOT_DIR"):
-            shutil.copy(shot, os.environ["INTERP_SCREENSHOT_DIR"])
-    finally:
-        driver.quit()
+    want = PROBE_FIGS + PATCH_FIGS + NLL_FIGS
+    got = render(out, want, tmp_path / "report.png")
+    assert got["figures"] == got["drawn"] == want
+    assert got["heatmaps"] >= want - 1  # every figure but the NLL curves is a heatmap
+    assert got["errors"] == []
+    assert (tmp_path / "report.png").stat().st_size > 10_000

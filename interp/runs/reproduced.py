@@ -1,0 +1,196 @@
+"""Each published figure beside ours: the figure in the reference's layout and a paragraph with the numbers.
+
+What the published figures show is taken from their descriptions (`../shared/figures`, written from the
+images) and from Graves et al. (2014); what ours show is computed here from the result files, never typed in.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+
+from interp.reports.figures import digit_scale_heatmap, nll_curves, sublayer_grid
+from interp.reports.html import assemble
+from interp.reports.sequences import prediction_rows, sequence_rows
+from interp.runs.patch import top_sites
+from interp.runs.reproduce import SEED, Step, StepRun
+from interp.runs.results import read_result
+
+PUBLISHED = {
+    "000": "Dynamic N-grams (Graves et al. 2014): rows Input / Optimal / NTM / LSTM of the predicted probability "
+    "that the next bit is 1. Both models come close to the Bayes-optimal estimator and the NTM is slightly ahead; "
+    "the NTM reaches about 1 bit per sequence above the optimum by about 100K training sequences.",
+    "001": "Repeat copy (Graves et al. 2014), trained on lengths and repeats 1-10: the NTM's outputs match the "
+    "targets at Length 10, Repeat 20 and Length 20, Repeat 10 (it misses the end marker past about 12 repeats); "
+    "the LSTM's outputs degrade.",
+    "002": "NLL by token position for two models to 32K tokens, log x axis: both fall steadily with position, "
+    "one model below the other throughout.",
+    "003": "A two-row grid of sublayers in execution order, ATT (odd numbers) and MLP (even numbers), 40 layers, "
+    "with the sublayers that matter highlighted: many cells, in runs across most of the depth.",
+    "004": "'Accuracy Breakdown', layer x digit scale 1-4: accuracy is highest in the last layers for the low "
+    "scales (about 0.85 for scale 1 near layer 26, 0.65 for scale 2) and near 0-0.2 in early layers and for "
+    "the high scales.",
+}
+REPEAT_BAR = 5.0  # bits per sequence on the data channels: "outputs match the targets"
+
+
+def _p(text: str) -> str:
+    return f"<p>{html.escape(text)}</p>"
+
+
+def ngrams(data: dict) -> tuple[str, list]:
+    runs, arrays = data["runs"], data["arrays"]
+    by = {r["model"]: r for r in runs}
+    ntm, lstm = by["ntm"], by["lstm"]
+    diff = lambda r: f"{r['above_optimal']:+.2f} ± {r['above_optimal_se']:.2f}"  # noqa: E731
+    ahead = (
+        "the NTM is ahead, as in the paper"
+        if ntm["above_optimal"] < lstm["above_optimal"]
+        else (
+            f"the LSTM is ahead by {ntm['above_optimal'] - lstm['above_optimal']:.2f} bits: the paper's small NTM "
+            "advantage is not reproduced"
+        )
+    )
+    ours = (
+        f"On {ntm['eval_sequences']:,} fixed held-out sequences paired with the optimal estimator "
+        f"({ntm['optimal']:.2f} bits per sequence): NTM {diff(ntm)} bits above it after {ntm['sequences']:,} "
+        f"training sequences, LSTM {diff(lstm)} after {lstm['sequences']:,}; {ahead}. "
+        + ("Both are within 2 bits of the optimum." if max(ntm["above_optimal"], lstm["above_optimal"]) <= 2 else
+           "Neither is within 2 bits of the optimum yet: the paper trained for longer.")
+    )  # fmt: skip
+    first = runs[0]["name"]
+    rows = {"Input": arrays[f"{first}/example/inputs"], "Optimal": arrays[f"{first}/example/optimal"]}
+    rows |= {"NTM": arrays[f"{ntm['name']}/example/pred"], "LSTM": arrays[f"{lstm['name']}/example/pred"]}
+    return ours, [prediction_rows(rows, "Dynamic N-grams: P(next bit = 1) on one held-out sequence")]
+
+
+def repeat_copy(data: dict) -> tuple[str, list]:
+    runs, arrays = data["runs"], data["arrays"]
+    by = {r["model"]: r for r in runs}
+    parts, figs = [], []
+    for model in ("ntm", "lstm"):
+        r = by[model]
+        costs = "; ".join(
+            f"{t.split(', ', 1)[1]}: {d:,.1f} bits on the data channels, {m:,.1f} on the end marker"
+            for t, d, m in zip(r["example_titles"], r["data_cost"], r["marker_cost"], strict=True)
+        )
+        parts.append(f"{model.upper()}: {costs}.")
+        for key, title in zip(r["examples"], r["example_titles"], strict=True):
+            rows = {"Targets": arrays[f"{r['name']}/{key}/targets"], "Outputs": arrays[f"{r['name']}/{key}/outputs"]}
+            figs.append(sequence_rows(rows, f"{model.upper()}: {title.split(', ', 1)[1]}"))
+    ok = [d <= REPEAT_BAR for d in by["ntm"]["data_cost"]]
+    verdict = (
+        "The NTM's outputs match the targets in both settings, as in the paper."
+        if all(ok)
+        else f"The NTM does not match the targets (more than {REPEAT_BAR:.0f} bits) in "
+        f"{sum(not o for o in ok)} of {len(ok)} settings: the paper's generalisation is not reproduced."
+    )
+    return "On two held-out batches of 32 per setting: " + " ".join(parts) + " " + verdict, figs
+
+
+def nll(data: dict) -> tuple[str, list]:
+    models = data["models"]
+    parts = []
+    for m in models:
+        b = m["summary"]["buckets"]
+        keys = sorted(b, key=lambda k: int(k.split("-")[0]))
+        parts.append(
+            f"{m['model']} to {np.asarray(m['cumulative']).shape[1] + 1:,} tokens: "
+            + ", ".join(f"{k} {b[k]:.2f}" for k in keys)
+            + (" (falls in every bucket)" if all(b[x] > b[y] for x, y in zip(keys, keys[1:], strict=False)) else "")
+        )
+    text = "Mean NLL in nats by position bucket: " + "; ".join(parts) + "."
+    if len(models) == 2:
+        a, b = (m["summary"]["buckets"] for m in models)
+        shared = [k for k in a if k in b]
+        lower = [models[0]["model"] if a[k] < b[k] else models[1]["model"] for k in shared]
+        text += (
+            f" {lower[0]} is lower in every bucket."
+            if len(set(lower)) == 1
+            else " Neither model is lower in every bucket."
+        )
+    curves = {m["model"]: m["cumulative"] for m in models}
+    return text, [nll_curves(curves, "NLL by token position (cumulative average, log x)")]
+
+
+def sublayers(data: dict, threshold: float = 0.1) -> tuple[str, list]:
+    effect, sites = np.asarray(data["effect"]), list(data["sites"])
+    lit = {s: int((effect[i] >= threshold).sum()) for i, s in enumerate(sites)}
+    top = ", ".join(
+        f"{'ATT' if t['site'] == 'attn_out' else 'MLP'} {t['layer']} (#{t['sublayer']}) {t['effect']:.2f}"
+        for t in top_sites(effect, sites, 6)
+    )
+    text = (
+        f"{data['model']}, {data['n_pairs']} clean/corrupted pairs, {effect.shape[1]} layers: "
+        f"{lit.get('attn_out', 0)} attention and {lit.get('mlp_out', 0)} MLP sublayers reach a normalised "
+        f"effect of {threshold} (outlined). Top six: {top}. The published grid outlines 25 of its 40 MLP cells and "
+        f"a long run of attention cells (as described from the image); ours outlines {sum(lit.values())} of "
+        f"{effect.size}."
+    )
+    return text, [sublayer_grid(effect, sites, threshold, title=f"Sublayer grid: {data['model']}")]
+
+
+def accuracy(data: dict) -> tuple[str, list]:
+    acc, layers, sites = np.asarray(data["accuracy"]), data["layers"], data["sites"]
+    parts = []
+    for j in range(acc.shape[2]):
+        si, li = np.unravel_index(np.argmax(acc[:, :, j]), acc[:, :, j].shape)
+        parts.append(
+            f"scale {j + 1} {acc[si, li, j]:.2f} ({sites[si]} layer {layers[li]}; majority {data['majority'][j]:.2f})"
+        )
+    peaks = [acc[:, :, j].max() for j in range(acc.shape[2])]
+    falls = all(x >= y for x, y in zip(peaks, peaks[1:], strict=False))
+    text = (
+        f"{data['name']}, probes read {data['read_at']}, layers {layers[0]}-{layers[-1]}. Peak held-out "
+        "accuracy " + "; ".join(parts) + f". The ones digit peaks at {peaks[0]:.2f} (published: about 0.85). "
+        + ("Accuracy falls with digit scale, as published." if falls else
+           "Unlike the published figure, accuracy does not fall steadily with digit scale.")
+    )  # fmt: skip
+    figs = [
+        digit_scale_heatmap(
+            acc[i].T, layers, ci=np.asarray(data["ci95"])[i].T, title=f"Accuracy Breakdown: {data['name']}, {s}"
+        )
+        for i, s in enumerate(sites)
+    ]
+    return text, figs
+
+
+DRAW = {"000": ngrams, "001": repeat_copy, "002": nll, "003": sublayers, "004": accuracy}
+
+
+def section(step: Step, root: Path, ran: StepRun | None, size: str) -> tuple[str, list]:
+    """One figure's section: published vs ours, the figure, the command, seed, versions and time."""
+    meta, data = read_result(step.kind, root / step.folder / step.result)
+    ours, figs = DRAW[step.key](data)
+    when = (
+        "reused from an earlier run with the same command"
+        if ran is None or ran.reused
+        else f"ran in {ran.seconds:.0f} s"
+    )
+    vers = ", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items() if v)
+    items = [
+        "<p><b>Published.</b> " + html.escape(PUBLISHED[step.key]) + "</p>",
+        "<p><b>Ours.</b> " + html.escape(ours) + "</p>",
+        *figs,
+        f"<pre>{html.escape(step.command(root))}</pre>",
+        _p(f"Size: {size}. Seed {SEED}. {when[0].upper() + when[1:]}. Versions: {vers or 'not recorded'}."),
+    ]
+    return f"{step.key}: {step.title}", items
+
+
+def page(steps: list[Step], root: Path, runs: dict[str, StepRun], size: str) -> tuple[str, list[str]]:
+    """(the page, warnings): a result that cannot be read or drawn is named, and the rest still builds."""
+    sections, warnings = [], []
+    for step in steps:
+        try:
+            sections.append(section(step, root, runs.get(step.key), size))
+        except Exception as e:  # a figure that cannot be drawn is reported on the page, never fatal
+            warnings.append(f"{step.key} ({step.folder}): {type(e).__name__}: {e}".splitlines()[0])
+    header = "".join(f"<p style='color:#b00;font-weight:bold'>warning: {html.escape(w)}</p>" for w in warnings)
+    header += _p(
+        f"Every reference figure rebuilt by `python -m interp.reproduce` at size '{size}', each in its own folder "
+        f"under {root}. Sections follow the reference figures' numbering."
+    )
+    return assemble(sections, "interp reproduce: the published figures", header), warnings
