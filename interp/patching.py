@@ -32,6 +32,7 @@ from interp.kv import PrefixCache
 from interp.selfcheck import agree
 
 SUBLAYERS = ("attn_out", "mlp_out")  # the sites patching replaces
+HOOKS = {"attn_out": "hook_attn_out", "mlp_out": "hook_mlp_out", "z": "attn.hook_z"}  # z: [n, pos, head, d_head]
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,19 @@ class PatchConfig:
 
 @dataclass(frozen=True)
 class Site:
-    kind: str  # "attn_out" | "mlp_out"
+    kind: str  # "attn_out" | "mlp_out" | "z" (each head's attention-weighted values, before W_O)
     layer: int
     pos: int | None = None  # suffix position; None = all positions
+    head: int | None = None  # "z" only: one head; None = every head
 
     @property
     def hook(self) -> str:
-        return f"blocks.{self.layer}.hook_{self.kind}"
+        return f"blocks.{self.layer}.{HOOKS[self.kind]}"
+
+    def index(self, rows: slice | Tensor) -> tuple:
+        """The part of a hook's activation [rows, pos, (head,) ...] this site replaces."""
+        pos = slice(None) if self.pos is None else self.pos
+        return (rows, pos) if self.head is None else (rows, pos, self.head)
 
 
 class _Stop(Exception):
@@ -142,7 +149,7 @@ class Patcher:
         return self._ld(got["x"], ids.shape[0] // n, n)
 
     @torch.no_grad()
-    def activations(self, ids: Int[Tensor, "n S"], names: list[str]) -> dict[str, Float[Tensor, "n S d"]]:
+    def activations(self, ids: Int[Tensor, "n S"], names: list[str]) -> dict[str, Float[Tensor, "n S *rest"]]:
         acts = {}
 
         def keep(x, hook):
@@ -179,12 +186,8 @@ class Patcher:
         def hook(x, hook):
             x = x.clone()
             for j, s in entries:
-                rows = slice(j * n, (j + 1) * n)
-                value = source(s).expand(n, self.S, x.shape[-1])
-                if s.pos is None:
-                    x[rows] = value
-                else:
-                    x[rows, s.pos] = value[:, s.pos]
+                value = source(s).expand(n, *x.shape[1:])
+                x[s.index(slice(j * n, (j + 1) * n))] = value[s.index(slice(None))]
             return x
 
         return hook
@@ -195,7 +198,7 @@ def naive_patch(
     model, clean: Int[Tensor, "n pos"], corrupt: Int[Tensor, "n pos"], good, bad, sites: list[Site]
 ) -> Float[np.ndarray, " sites"]:
     """Reference: one full forward of the whole corrupted prompts per site, full logits. Slow, plain."""
-    _, cache = model.run_with_cache(clean, names_filter=lambda n: n.endswith(("hook_attn_out", "hook_mlp_out")))
+    _, cache = model.run_with_cache(clean, names_filter=lambda n: n.endswith(tuple(HOOKS.values())))
     P = common_prefix(torch.cat([clean, corrupt]).tolist())
     rows = torch.arange(len(clean))
     out = []
@@ -203,10 +206,8 @@ def naive_patch(
 
         def hook(x, hook, s=s):
             x = x.clone()
-            if s.pos is None:
-                x[:] = cache[s.hook]
-            else:
-                x[:, P + s.pos] = cache[s.hook][:, P + s.pos]
+            at = Site(s.kind, s.layer, None if s.pos is None else P + s.pos, s.head).index(slice(None))
+            x[at] = cache[s.hook][at]
             return x
 
         logits = model.run_with_hooks(corrupt, fwd_hooks=[(s.hook, hook)])[:, -1]

@@ -112,8 +112,9 @@ def layer_position_heatmap(
     colorbar: str,
     zmax: float | None = None,
     diverging: bool = False,
+    xlabel: str = "token position (bucket)",
 ) -> go.Figure:
-    """x = token-position bucket, y = layer (0 at the top), colour = value; NaN cells are left blank."""
+    """x = token-position bucket (or head), y = layer (0 at the top), colour = value; NaN cells are left blank."""
     values = np.asarray(values, dtype=float)
     layers = list(range(values.shape[0]))
     lim = float(np.nanmax(np.abs(values))) if diverging and np.isfinite(values).any() else None
@@ -127,12 +128,12 @@ def layer_position_heatmap(
             zmax=lim or zmax,
             zmid=0.0 if diverging else None,
             colorbar={"title": {"text": colorbar}},
-            hovertemplate="layer %{y}<br>positions %{x}<br>" + colorbar + " %{z:.4g}<extra></extra>",
+            hovertemplate="layer %{y}<br>" + xlabel + " %{x}<br>" + colorbar + " %{z:.4g}<extra></extra>",
         )
     )
     fig.update_layout(
         title=title,
-        xaxis_title="token position (bucket)",
+        xaxis_title=xlabel,
         yaxis_title="layer",
         xaxis={"type": "category"},
         yaxis={"autorange": "reversed"},
@@ -193,5 +194,58 @@ def sublayer_grid(
     note = f" (outlined: effect ≥ {threshold:g})" if np.isfinite(threshold) else ""
     fig.update_layout(
         title=title + note, xaxis_title="layer", yaxis={"autorange": "reversed"}, height=260, margin={"t": 60, "b": 50}
+    )
+    return fig
+
+
+def attention_rows(
+    pattern: Float[np.ndarray, "head key"], heads: list[str], tokens: list[str], title: str
+) -> go.Figure:
+    """One row per head: its attention from the final position over the prompt's tokens (0-1)."""
+    x = [f"{i}:{t!r}" for i, t in enumerate(tokens)]
+    fig = go.Figure(
+        go.Heatmap(
+            z=np.asarray(pattern, dtype=float),
+            x=x,
+            y=heads,
+            zmin=0.0,
+            zmax=1.0,
+            colorscale=SEQUENTIAL,
+            colorbar={"title": {"text": "attention"}},
+            hovertemplate="%{y}<br>key %{x}<br>attention %{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        xaxis={"type": "category", "title": "key token (position:token)"},
+        yaxis={"autorange": "reversed"},
+        height=160 + 30 * len(heads),
+        margin={"t": 60, "b": 120},
+    )
+    return fig
+
+
+def estimate_scatter(
+    groups: dict[str, tuple[Float[np.ndarray, " cells"], Float[np.ndarray, " cells"], list[str]]], title: str
+) -> go.Figure:
+    """Exact effect (x) against an estimate (y), one marker colour per group of cells, with y = x."""
+    fig = go.Figure()
+    lo, hi = 0.0, 0.0
+    for name, (exact, est, labels) in groups.items():
+        exact, est = np.asarray(exact, dtype=float), np.asarray(est, dtype=float)
+        lo, hi = min(lo, np.nanmin(exact), np.nanmin(est)), max(hi, np.nanmax(exact), np.nanmax(est))
+        fig.add_trace(
+            go.Scatter(
+                x=exact,
+                y=est,
+                mode="markers",
+                name=name,
+                text=labels,
+                hovertemplate="%{text}<br>exact %{x:.3f}<br>estimate %{y:.3f}<extra></extra>",
+            )
+        )
+    fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="y = x", line={"dash": "dot"}))
+    fig.update_layout(
+        title=title, xaxis_title="exact patching effect", yaxis_title="attribution-patching estimate", height=450
     )
     return fig

@@ -11,7 +11,14 @@ import html
 
 import numpy as np
 
-from interp.reports.figures import digit_scale_heatmap, layer_position_heatmap, nll_curves, sublayer_grid
+from interp.reports.figures import (
+    attention_rows,
+    digit_scale_heatmap,
+    estimate_scatter,
+    layer_position_heatmap,
+    nll_curves,
+    sublayer_grid,
+)
 
 LABEL = {"attn_out": "ATT", "mlp_out": "MLP", "resid_post": "resid_post"}
 Section = tuple[str, list]
@@ -148,6 +155,7 @@ def patch_sections(d: dict, threshold: float = 0.1) -> list[Section]:
                 ],
             )
         )
+    out += head_sections(d) + atp_sections(d)
     out.append(
         (
             f"Activation statistics on the clean prompts: {name}",
@@ -159,6 +167,67 @@ def patch_sections(d: dict, threshold: float = 0.1) -> list[Section]:
         )
     )
     return out
+
+
+def head_sections(d: dict) -> list[Section]:
+    """Per-head patching: the layer x head grid and where the top heads attend from the final position."""
+    if d.get("head_effect") is None:
+        return []
+    eff, name, top = np.asarray(d["head_effect"]), d["model"], d["heads"]["top"]
+    text = "<p>Top heads by normalised effect: " + html.escape(
+        ", ".join(f"L{t['layer']}H{t['head']} {t['effect']:.2f}" for t in top)
+    ) + ". Every head of a layer patched together equals that layer's ATT patch.</p>"  # fmt: skip
+    return [
+        (
+            f"Which attention heads matter: {name} (each head's z patched, all positions)",
+            [
+                text,
+                layer_position_heatmap(
+                    eff, [str(h) for h in range(eff.shape[1])], f"Head patching: {name}", "normalised effect", diverging=True,
+                    xlabel="head",
+                ),
+                attention_rows(
+                    d["head_pattern"], [f"L{t['layer']}H{t['head']}" for t in top], d["heads"]["tokens"],
+                    f"Attention from the final position, top heads, mean over clean prompts: {name}",
+                ),
+            ],
+        )
+    ]  # fmt: skip
+
+
+def atp_sections(d: dict) -> list[Section]:
+    """Attribution patching against the exact grids: agreement, the estimated grid, and exact vs estimate."""
+    if d.get("atp_attn_out") is None:
+        return []
+    sites, name, L = list(d["sites"]), d["model"], np.asarray(d["effect"]).shape[1]
+    est = np.stack([np.asarray(d[f"atp_{s}"]).sum(-1) for s in sites])
+    text = "".join(
+        f"<p>{html.escape(grid)}: Spearman {a['spearman']:.3f}, top-{a['top_k']} overlap {a['top_k_overlap']:.2f}; "
+        "largest misses (exact, estimate): "
+        + html.escape(", ".join(f"{w['exact']:.2f} vs {w['atp']:.2f}" for w in a["worst"][:5]))
+        + "</p>"
+        for grid, a in d["atp"].items()
+    )
+    labels = [f"{LABEL[s]} {layer}" for s in sites for layer in range(L)]
+    groups = {"sublayers": (np.asarray(d["effect"]).ravel(), est.ravel(), labels)}
+    if d.get("head_effect") is not None:
+        H = np.asarray(d["head_effect"]).shape[1]
+        heads = np.asarray(d["atp_z"]).sum(-1)
+        groups["heads"] = (
+            np.asarray(d["head_effect"]).ravel(),
+            heads.ravel(),
+            [f"L{i // H}H{i % H}" for i in range(L * H)],
+        )
+    return [
+        (
+            f"Attribution patching (one forward and backward) against exact patching: {name}",
+            [
+                text,
+                sublayer_grid(est, sites, threshold=np.inf, title=f"Sublayer grid, attribution-patching estimate: {name}"),
+                estimate_scatter(groups, f"Exact patching against its linear estimate: {name}"),
+            ],
+        )
+    ]  # fmt: skip
 
 
 def nll_table(models: list[dict]) -> list[list[str]]:

@@ -34,7 +34,7 @@ def write(res: PatchRun, out: Path, threshold: float) -> None:
         out,
         {
             "patch.json": lambda p: p.write_text(json.dumps(res.to_json(), indent=1)),
-            "patch.npz": lambda p: np.savez_compressed(p, **res.result.arrays()),
+            "patch.npz": lambda p: np.savez_compressed(p, **res.arrays()),
             "patch.html": lambda p: p.write_text(page(res, threshold)),
         },
     )
@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threshold", type=float, default=0.1, help="outline sublayers with effect at least this")
     ap.add_argument("--no-positions", action="store_true", help="skip per-position patching")
+    ap.add_argument("--heads", action="store_true", help="also patch every attention head (its z), per layer")
+    ap.add_argument(
+        "--atp", action="store_true", help="also estimate every patch by attribution patching, against the exact grids"
+    )
     ap.add_argument("--rows", type=int, default=PatchConfig.rows_per_forward, help="batch rows per forward")
     ap.add_argument("--out", default=None, help="output folder (default runs/patch-MODEL-TASK)")
     ap.add_argument("--overwrite", action="store_true")
@@ -74,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out or f"runs/patch-{Path(a.model).name}-{a.task}")
     if (rc := refuse_existing(out, OUTPUTS, a.overwrite)) is not None:
         return rc
-    cfg = PatchRunConfig(a.model, task, a.seed, PatchConfig(per_position=not a.no_positions, rows_per_forward=a.rows))
+    patch = PatchConfig(per_position=not a.no_positions, rows_per_forward=a.rows)
+    cfg = PatchRunConfig(a.model, task, a.seed, patch, heads=a.heads, atp=a.atp)
     try:
         res = run(cfg, command_line("python -m interp.patch", argv), progress=False if a.quiet else None)
     except (InterpError, ValueError) as e:
@@ -87,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     print("top sublayers (normalised effect, 1 = restores the clean answer):")
     for r in m["top"]:
         print(f"  {LABEL[r['site']]} layer {r['layer']:>2} (#{r['sublayer']}): {r['effect']:+.3f}")
+    for r in (m.get("heads") or {}).get("top", []):
+        print(f"  head L{r['layer']}H{r['head']}: {r['effect']:+.3f}")
+    for grid, ag in (m.get("atp") or {}).items():
+        print(f"attribution patching vs exact, {grid}: Spearman {ag['spearman']:.3f}, top-{ag['top_k']} overlap "
+              f"{ag['top_k_overlap']:.2f}")  # fmt: skip
     write(res, out, a.threshold)
     print(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
     return 0

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from interp.atp import agreement, attribution_patch
+from interp.heads import run_head_patching
 from interp.models import load_model
 from interp.pairs import pair_tokens
 from interp.patching import PatchConfig
@@ -40,6 +42,8 @@ class PatchRunConfig:
     task: ArithmeticConfig = field(default_factory=lambda: ArithmeticConfig(n=200, digits=(2, 2)))
     seed: int = 0
     patch: PatchConfig = field(default_factory=PatchConfig)
+    heads: bool = False  # also patch each attention head (its z), per layer
+    atp: bool = False  # also estimate every patch by attribution patching, compared with the exact grids
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,11 @@ class PatchRun:
     config: PatchRunConfig
     result: PatchResult
     meta: dict  # what patch.json holds besides the effect grid: pairs, tokens, top sites, timings, versions
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # per-head and attribution-patching arrays
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What patch.npz holds."""
+        return self.result.arrays() | self.extra
 
     def to_json(self) -> dict:
         return self.meta | {"effect": self.result.effect.tolist()}
@@ -61,14 +70,17 @@ class PatchRun:
             "sites": self.result.sites,
             "ld_clean": self.result.ld_clean,
             "ld_corrupt": self.result.ld_corrupt,
-        } | self.result.arrays()
+            "heads": self.meta.get("heads"),
+            "atp": self.meta.get("atp"),
+        } | self.arrays()
 
     @classmethod
     def from_files(cls, meta: dict, arrays: dict) -> PatchRun:
         task = ArithmeticConfig(**(meta["task"] | {"digits": tuple(meta["task"]["digits"])}))
         patch = PatchConfig(**(meta["config"] | {"sites": tuple(meta["config"]["sites"])}))
-        cfg = PatchRunConfig(meta["model"], task, meta["seed"], patch)
-        return cls(cfg, PatchResult.from_arrays(meta, arrays), {k: v for k, v in meta.items() if k != "effect"})
+        cfg = PatchRunConfig(meta["model"], task, meta["seed"], patch, "heads" in meta, "atp" in meta)
+        extra = {k: v for k, v in arrays.items() if k.startswith(("head_", "atp_"))}
+        return cls(cfg, PatchResult.from_arrays(meta, arrays), {k: v for k, v in meta.items() if k != "effect"}, extra)
 
 
 def run(cfg: PatchRunConfig, command: str = "", progress: bool | None = None) -> PatchRun:
@@ -81,6 +93,7 @@ def run(cfg: PatchRunConfig, command: str = "", progress: bool | None = None) ->
     res = run_patching(model, **batch, cfg=cfg.patch, progress=progress)
     patch_s = time.perf_counter() - t
     suffix = [model.tokenizer.decode([i]) for i in batch["clean"][0, res.prefix_tokens :].tolist()]
+    extra, more = methods(model, batch, res, cfg, progress)
     meta = {
         "model": Path(cfg.model).name,
         "task": asdict(cfg.task) | {"digits": list(cfg.task.digits)},
@@ -93,8 +106,32 @@ def run(cfg: PatchRunConfig, command: str = "", progress: bool | None = None) ->
         "ld_clean": res.ld_clean,
         "ld_corrupt": res.ld_corrupt,
         "top": top_sites(res.effect, res.sites),
-        "timings": {"load_s": load_s, "patch_s": patch_s},
+        "timings": {"load_s": load_s, "patch_s": patch_s} | more.pop("timings"),
         "versions": versions(),
         "command": command,
-    }
-    return PatchRun(cfg, res, meta)
+    } | more
+    return PatchRun(cfg, res, meta, extra)
+
+
+def methods(model, batch: dict, res: PatchResult, cfg: PatchRunConfig, progress) -> tuple[dict, dict]:
+    """(arrays, meta) of the per-head grid and attribution patching, where the config asks for them."""
+    arrays, meta, timings = {}, {}, {}
+    heads = None
+    if cfg.heads:
+        t = time.perf_counter()
+        heads = run_head_patching(model, **batch, rows_per_forward=cfg.patch.rows_per_forward, progress=progress)
+        timings["heads_s"] = time.perf_counter() - t
+        arrays |= heads.arrays()
+        meta["heads"] = {"top": heads.top, "tokens": heads.tokens}
+    if cfg.atp:
+        t = time.perf_counter()
+        atp = attribution_patch(model, **batch, progress=progress)
+        timings["atp_s"] = time.perf_counter() - t
+        arrays |= {f"atp_{k}": v for k, v in atp.estimate.items()}
+        est = np.stack([atp.layer(s) for s in res.sites])  # [site, layer]
+        meta["atp"] = {"sublayers": agreement(res.effect, est)}
+        if res.effect_pos is not None:
+            meta["atp"]["positions"] = agreement(res.effect_pos, np.stack([atp.estimate[s] for s in res.sites]))
+        if heads is not None:
+            meta["atp"]["heads"] = agreement(heads.effect, atp.layer("z"))
+    return arrays, meta | {"timings": timings}

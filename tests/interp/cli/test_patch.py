@@ -23,3 +23,24 @@ def test_cli_writes_outputs_and_guards(tiny_dir, tmp_path, capsys):
     assert "digits" in err and len(err.splitlines()) == 1
     assert main(["--model", "no-such-model", "--out", str(tmp_path / "q")]) == 2
     assert not (tmp_path / "q").exists()
+
+
+def test_heads_and_attribution_patching_are_saved_drawn_and_read_back(tiny_dir, tmp_path, capsys):
+    from interp.cli.report import build
+
+    out = tmp_path / "runs" / "p"
+    argv = ["--model", str(tiny_dir), "--n", "5", "--shots", "2", "--out", str(out), "--quiet", "--heads", "--atp"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "head L" in printed and "attribution patching vs exact, sublayers: Spearman" in printed
+    meta = json.loads((out / "patch.json").read_text())
+    assert len(meta["heads"]["top"]) == 4 and set(meta["atp"]) == {"sublayers", "positions", "heads"}
+    assert -1 <= meta["atp"]["sublayers"]["spearman"] <= 1
+    z = np.load(out / "patch.npz")
+    assert z["head_effect"].shape == (2, 4) and z["atp_z"].shape == (2, 4, 6) and z["atp_mlp_out"].shape == (2, 6)
+    # the heads together are the attention output: same effect as the ATT row of the sublayer grid
+    np.testing.assert_allclose(z["head_effect_layer"], z["effect"][0], atol=1e-4)
+    figs = 1 + 2 + 2 + 4 + 2 + 2  # + head grid and attention rows, + AtP grid and scatter
+    assert (out / "patch.html").read_text().count('class="plotly-graph-div"') == figs
+    page, warnings, n = build(tmp_path / "runs")
+    assert warnings == [] and n == 1 and page.count('class="plotly-graph-div"') == figs
