@@ -9,8 +9,10 @@ Importing the package changes nothing in the process: the offline switches are
 set when a model is loaded or a command starts.
 """
 
+from interp.atp import AtPResult, attribution_patch
 from interp.capture import Activations, capture, record
 from interp.errors import InterpError
+from interp.heads import HeadPatchResult, run_head_patching
 from interp.intervene import intervene
 from interp.lens import digit_token_ids, logit_lens
 from interp.models import available_models, load_model
@@ -24,12 +26,15 @@ from interp.tokens import TokenMatch
 __all__ = [
     "ActivationStore",
     "Activations",
+    "AtPResult",
+    "HeadPatchResult",
     "InterpError",
     "LinearProbe",
     "PatchConfig",
     "PatchResult",
     "SITES",
     "TokenMatch",
+    "attribution_patch",
     "available_models",
     "capture",
     "capture_to_disk",
@@ -40,5 +45,6 @@ __all__ = [
     "load_model",
     "parse_layers",
     "record",
+    "run_head_patching",
     "run_patching",
 ]
