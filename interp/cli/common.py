@@ -58,3 +58,9 @@ def parse(ap: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.N
 def command_line(prog: str, argv: Sequence[str] | None) -> str:
     """The exact command, as recorded in every result file."""
     return f"{prog} " + shlex.join(sys.argv[1:] if argv is None else list(argv))
+
+
+def stage_line(name: str, seconds: float) -> None:
+    """On a terminal the progress bars say it all; in a log, one line as each stage ends."""
+    if not sys.stderr.isatty():
+        print(f"{name}: {seconds:.1f} s", file=sys.stderr, flush=True)

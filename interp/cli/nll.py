@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from interp.cli.common import Parser, command_line, fail, parse, refuse_existing
+from interp.cli.common import Parser, command_line, fail, parse, refuse_existing, stage_line
 from interp.errors import InterpError
 from interp.files import write_outputs
 from interp.reports.html import assemble
@@ -70,7 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     cfg = NLLRunConfig(tuple(a.model or NLLRunConfig.models), text, a.chunk, a.stats)
     try:
-        res = run(cfg, command_line("python -m interp.nll", argv), progress=False if a.quiet else None)
+        res = run(
+            cfg,
+            command_line("python -m interp.nll", argv),
+            progress=False if a.quiet else None,
+            on_stage=None if a.quiet else stage_line,
+        )
     except (InterpError, TextSourceError) as e:
         return fail(str(e))
     print(res.table())

@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 import html
 import json
-import sys
 from pathlib import Path
 
 import datasets
 import numpy as np
 
-from interp.cli.common import Parser, command_line, digit_range, fail, parse, refuse_existing
+from interp.cli.common import Parser, command_line, digit_range, fail, parse, refuse_existing, stage_line
 from interp.errors import InterpError
 from interp.files import write_outputs
 from interp.models import config_layers, task_defaults
@@ -54,12 +53,6 @@ def write(res: ProbeRun, out_dir: Path, order: str = "place") -> None:
             "problems": lambda p: to_dataset(res.problems).save_to_disk(str(p)),
         },
     )
-
-
-def stage_line(name: str, seconds: float) -> None:
-    """On a terminal the progress bars say it all; in a log, one line as each stage ends."""
-    if not sys.stderr.isatty():
-        print(f"{name}: {seconds:.1f} s", file=sys.stderr, flush=True)
 
 
 def behaviour_line(b: dict) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 
@@ -131,9 +132,15 @@ def stats_table(model: str, st: dict) -> str:
     return "\n".join(" ".join(c.rjust(w[j]) for j, c in enumerate(r)) for r in rows)
 
 
-def run_model(name: str, cfg: NLLRunConfig, docs: list[Document], progress: bool | None) -> ModelNLL:
-    """NLL per document window; with `cfg.stats`, also activation statistics along the context."""
+def run_model(
+    name: str, cfg: NLLRunConfig, docs: list[Document], progress: bool | None, on_stage: Callable | None = None
+) -> ModelNLL:
+    """NLL per document window; with `cfg.stats`, also activation statistics along the context.
+    `on_stage(name, seconds)` is called when the model has loaded and when its windows are done."""
+    t = time.perf_counter()
     name, path, hf, tok = load_hf(name, attn_implementation="eager" if cfg.stats else "sdpa")
+    if on_stage:
+        on_stage(f"load {name}", time.perf_counter() - t)
     n_ctx = int(getattr(hf.config, "max_position_embeddings", 0) or 0)
     if n_ctx and cfg.text.tokens > n_ctx:
         raise InterpError(f"--tokens {cfg.text.tokens} is more than {name}'s context of {n_ctx} tokens")
@@ -152,6 +159,8 @@ def run_model(name: str, cfg: NLLRunConfig, docs: list[Document], progress: bool
         for row in tqdm(win_ids, desc=f"nll {name}", disable=None if progress is None else not progress):
             rows.append(token_nll(hf, torch.as_tensor(row)[None], cfg.chunk)[0].numpy())
     secs = time.perf_counter() - t0
+    if on_stage:
+        on_stage(f"nll {name} ({len(rows)} windows of {win_ids.shape[1]} tokens)", secs)
     nll = np.stack(rows)
     return ModelNLL(
         name,
@@ -168,8 +177,9 @@ def run_model(name: str, cfg: NLLRunConfig, docs: list[Document], progress: bool
     )
 
 
-def run(cfg: NLLRunConfig, command: str = "", progress: bool | None = None) -> NLLRun:
+def run(cfg: NLLRunConfig, command: str = "", progress: bool | None = None, on_stage: Callable | None = None) -> NLLRun:
     for m in cfg.models:  # fail fast, before any work
         resolve(m)
     docs = load_documents(cfg.text.sources, cache_dir())
-    return NLLRun(cfg, tuple(run_model(m, cfg, docs, progress) for m in cfg.models), versions(), command)
+    models = tuple(run_model(m, cfg, docs, progress, on_stage) for m in cfg.models)
+    return NLLRun(cfg, models, versions(), command)

@@ -38,6 +38,10 @@ def test_cli_writes_outputs_and_guards(tiny_dir, tmp_path, capsys):
     assert main(argv[:7] + [str(tmp_path / "nope.txt")] + argv[8:] + ["--overwrite"]) == 2
     err = capsys.readouterr().err.strip()
     assert "no such text source" in err and len(err.splitlines()) == 1
+    # in a log (stderr is not a terminal here), each model's load and its windows say when they end
+    assert main([a for a in argv if a != "--quiet"] + ["--overwrite"]) == 0
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.endswith(" s")]
+    assert [x.split()[0] for x in lines] == ["load", "nll"] and "3 windows of 40 tokens" in lines[1]
 
 
 def test_cli_stats(tiny_dir, tmp_path, capsys):
