@@ -98,15 +98,15 @@ def _majority(y: np.ndarray, tr: np.ndarray, te: np.ndarray) -> float:
     return float(np.mean(y[te] == vals[counts.argmax()]))
 
 
-def _fold_torch(X, labels, controls, tr, te, cfg: SweepConfig, init: list | None):
+def _fold_torch(X, labels, controls, tr, te, cfg: SweepConfig):
     """Held-out accuracy [p, scale, 2] of every probe of one fold, batched; p = site x layer feature sets.
 
     One batched fit per digit scale, on exactly the rows whose answer writes that digit."""
     p, _, T, _ = X.shape
-    out, fitted = np.zeros((p, T, 2)), []
+    out = np.zeros((p, T, 2))
     for j in range(T):
         tr_j, te_j = tr[labels[tr, j] >= 0], te[labels[te, j] >= 0]
-        y_tr = torch.as_tensor(np.stack([labels[tr_j, j], controls[tr_j, j]], -1)).expand(p, -1, -1)
+        y_tr = torch.as_tensor(np.stack([labels[tr_j, j], controls[tr_j, j]], -1), device=X.device).expand(p, -1, -1)
         probes = fit_batched(
             X[:, tr_j, j],
             y_tr,
@@ -116,13 +116,11 @@ def _fold_torch(X, labels, controls, tr, te, cfg: SweepConfig, init: list | None
             tol=cfg.torch_tol,
             watch=X[:, te_j, j],
             patience=cfg.patience,
-            init=init[j] if init else None,
         )
-        pred = probes.predict(X[:, te_j, j]).numpy()  # [p, n_te, 2]
+        pred = probes.predict(X[:, te_j, j]).cpu().numpy()  # [p, n_te, 2]
         truth = np.stack([labels[te_j, j], controls[te_j, j]], -1)[None]
         out[:, j] = (pred == truth).mean(1)
-        fitted.append(probes)
-    return out, fitted
+    return out
 
 
 def _fold_sklearn(X, labels, controls, tr, te, cfg: SweepConfig, bar):
@@ -142,6 +140,46 @@ def _fold_sklearn(X, labels, controls, tr, te, cfg: SweepConfig, bar):
     return out
 
 
+def reference_check(
+    acts: dict[str, Float[torch.Tensor, "n layer scale d"]],
+    labels: Int[np.ndarray, "n scale"],
+    controls: Int[np.ndarray, "n scale"],
+    cfg: SweepConfig,
+    strata: np.ndarray | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[tuple[int, ...], int]:
+    """One cell fitted both ways, the batched solver (on `device`) against `LinearProbe` (scikit-learn): the
+    first site's last layer, the ones digit and its control, fold 0. Returns (held-out problems where the two
+    disagree, for the digit and for its control; held-out problems). The batched solver is this module's own
+    code on torch's kernels: this is how a run knows that neither changed under it."""
+    X = next(iter(acts.values()))[:, -1, 0].float().cpu()  # [n, d]
+    Xd = X.to(device)
+    n = len(labels)
+    tr, te = split(strata if strata is not None else np.zeros(n, int), cfg.folds, cfg.seed)[0]
+    tr, te = tr[labels[tr, 0] >= 0], te[labels[te, 0] >= 0]
+    ys = np.stack([labels[:, 0], controls[:, 0]], -1)  # [n, 2]
+    fast = (
+        fit_batched(
+            Xd[None, tr],
+            torch.as_tensor(ys[tr], device=Xd.device)[None],
+            10,
+            C=cfg.C,
+            max_iter=cfg.max_iter,
+            tol=cfg.torch_tol,
+            watch=Xd[None, te],
+            patience=cfg.patience,
+        )
+        .predict(Xd[None, te])[0]
+        .cpu()
+        .numpy()
+    )  # [n_te, 2]
+    with threadpool_limits(1):
+        plain = np.stack(
+            [LinearProbe(C=cfg.C, tol=cfg.tol).fit(X[tr].numpy(), y[tr]).predict(X[te].numpy()) for y in ys.T], -1
+        )
+    return tuple(int(v) for v in (fast != plain).sum(0)), len(te)
+
+
 def sweep(
     acts: dict[str, Float[torch.Tensor, "n layer scale d"]],
     labels: Int[np.ndarray, "n scale"],
@@ -151,10 +189,12 @@ def sweep(
     strata: np.ndarray | None = None,
     progress: bool | None = None,
     only_folds: list[int] | None = None,
+    device: torch.device | str = "cpu",
 ) -> ProbeResults:
     """A probe per (site, layer, scale) and its control, per fold (or only the folds named).
 
-    `labels` and `controls` hold -1 where the problem's answer does not write that digit.
+    `labels` and `controls` hold -1 where the problem's answer does not write that digit. The batched solver
+    runs on `device` (the activations are moved there); results are numpy arrays.
     """
     sites = list(acts)
     n, T = labels.shape
@@ -162,20 +202,21 @@ def sweep(
     folds = [folds[i] for i in only_folds] if only_folds is not None else folds
     X = torch.stack([acts[s].float() for s in sites], 0)  # [site, n, layer, scale, d]
     X = X.permute(0, 2, 1, 3, 4).reshape(len(sites) * len(layers), n, T, -1)  # [p, n, scale, d]
+    if cfg.method == "torch":
+        X = X.to(device)
     right = np.zeros((X.shape[0], T, 2, len(folds)))
     majority, control_majority = np.zeros(T), np.zeros(T)
     per_fold = 1 if cfg.method == "torch" else X.shape[0] * T * 2
     bar = tqdm(
         total=len(folds) * per_fold, desc=f"probes ({cfg.method})", disable=None if progress is None else not progress
     )
-    init = None
     for f, (tr, te) in enumerate(folds):
         for j in range(T):
             tr_j, te_j = tr[labels[tr, j] >= 0], te[labels[te, j] >= 0]
             majority[j] += _majority(labels[:, j], tr_j, te_j) / len(folds)
             control_majority[j] += _majority(controls[:, j], tr_j, te_j) / len(folds)
         if cfg.method == "torch":
-            right[..., f], init = _fold_torch(X, labels, controls, tr, te, cfg, init)
+            right[..., f] = _fold_torch(X, labels, controls, tr, te, cfg)
             bar.update(1)
         else:
             right[..., f] = _fold_sklearn(X, labels, controls, tr, te, cfg, bar)

@@ -36,13 +36,10 @@ def test_rows_fit_only_those_rows():
         assert (ref.predict(X[p].numpy()) != masked.predict(X)[p, :, 0].numpy()).sum() <= 1
 
 
-def test_stopping_on_stable_predictions_and_warm_start_keep_the_predictions():
+def test_stopping_on_stable_predictions_keeps_the_predictions():
     X, y = synthetic()
     tr, te = slice(0, 200), slice(200, None)
-    full = fit_batched(X[:, tr], y[:, tr], 10, tol=1e-6).predict(X[:, te])
-    watched = fit_batched(X[:, tr], y[:, tr], 10, tol=1e-6, watch=X[:, te], patience=10)
-    assert (watched.predict(X[:, te]) != full).sum(1).max() <= 1
-    warm = fit_batched(X[:, 50:250], y[:, 50:250], 10, tol=1e-4, init=watched)
-    cold = fit_batched(X[:, 50:250], y[:, 50:250], 10, tol=1e-4)
-    assert (warm.predict(X[:, te]) != cold.predict(X[:, te])).sum(1).max() <= 1
-    assert warm.n_iter.sum() < cold.n_iter.sum()
+    full = fit_batched(X[:, tr], y[:, tr], 10, tol=1e-6)
+    watched = fit_batched(X[:, tr], y[:, tr], 10, tol=1e-6, watch=X[:, te], patience=10, watch_tol=1e-2)
+    assert (watched.predict(X[:, te]) != full.predict(X[:, te])).sum(1).max() <= 1
+    assert watched.n_iter.sum() < full.n_iter.sum()  # it did stop early
