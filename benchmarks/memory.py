@@ -27,7 +27,8 @@ def throughput(
 ) -> float:
     """Sequences per second over `steps` training batches, best of `repeats` passes (the first compiles)."""
     from interp.tasks.memory import bits_per_sequence, sample
-    from interp.tasks.train import TrainConfig, batch_seed, build
+    from interp.tasks.setup import TrainConfig, build
+    from interp.tasks.train import batch_seed
 
     torch.manual_seed(0)
     model = build(TrainConfig(model=model_name))

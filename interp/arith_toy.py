@@ -106,10 +106,10 @@ def encode_batch(
         rows.append(ids)
         masks.append(mask)
     width = max(map(len, rows))
-    ids = torch.zeros(len(rows), width, dtype=torch.long)
-    m = torch.zeros(len(rows), width, dtype=torch.bool)
+    ids = torch.zeros(len(rows), width, dtype=torch.long, device="cpu")
+    m = torch.zeros(len(rows), width, dtype=torch.bool, device="cpu")
     for i, (r, k) in enumerate(zip(rows, masks, strict=True)):
-        ids[i, : len(r)], m[i, : len(k)] = torch.tensor(r), torch.tensor(k)
+        ids[i, : len(r)], m[i, : len(k)] = torch.tensor(r, device="cpu"), torch.tensor(k, device="cpu")
     return ids, m
 
 
@@ -129,7 +129,8 @@ def build(cfg: ToyConfig):
         tie_word_embeddings=False,
     )
     torch.manual_seed(cfg.seed)
-    return LlamaForCausalLM(hf_cfg)
+    with torch.device("cpu"):  # the same seed gives the same weights wherever the model then trains
+        return LlamaForCausalLM(hf_cfg)
 
 
 @torch.no_grad()
@@ -144,9 +145,10 @@ def exact_match(
     """
     model.eval()
     ok = []
+    dev = next(model.parameters()).device
     for s in range(0, len(a), batch * per_seq):
         ids, m = encode_batch(a[s : s + batch * per_seq], b[s : s + batch * per_seq], per_seq, digits)
-        pred = model(ids).logits[:, :-1].argmax(-1)
+        pred = model(ids.to(dev)).logits[:, :-1].argmax(-1).cpu()
         right = (pred == ids[:, 1:]) | ~m[:, 1:]
         # Split each row back into its problems: a problem ends at its newline.
         for r in range(ids.shape[0]):
@@ -158,9 +160,9 @@ def exact_match(
     return np.array(ok)
 
 
-def train(cfg: ToyConfig, progress: bool | None = None):
-    """Train from scratch; returns (model, log). Deterministic for a given cfg on one machine."""
-    model = build(cfg)
+def train(cfg: ToyConfig, progress: bool | None = None, device: str | torch.device = "cpu"):
+    """Train from scratch on `device`; returns (model, log). Deterministic for a given cfg on one machine."""
+    model = build(cfg).to(device)
     rng = np.random.default_rng(cfg.seed)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     other = [p for n, p in model.named_parameters() if p.ndim < 2]
@@ -184,6 +186,7 @@ def train(cfg: ToyConfig, progress: bool | None = None):
         model.train()
         a, b = sample_pairs(rng, cfg, cfg.batch_size * cfg.per_seq, heldout=False)
         ids, m = encode_batch(a, b, cfg.per_seq, cfg.digits)
+        ids, m = ids.to(device), m.to(device)
         logits = model(ids).logits[:, :-1]
         tgt = ids[:, 1:].masked_fill(~m[:, 1:], -100)
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
@@ -218,7 +221,7 @@ def save(model, cfg: ToyConfig, log: dict, report: dict, out: Path, command: str
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
-        model.save_pretrained(tmp)
+        model.to("cpu").save_pretrained(tmp)
         char_tokenizer().save_pretrained(tmp)
         meta = {
             "config": asdict(cfg),

@@ -23,6 +23,7 @@ from scipy import stats
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from interp.devices import model_device
 from interp.patching import HOOKS, common_prefix
 
 KINDS = ("attn_out", "mlp_out", "z")
@@ -43,15 +44,17 @@ class AtPResult:
         return self.estimate[kind].sum(-1)
 
 
-def _ld(logits: Float[Tensor, "b d_vocab"], good: Tensor, bad: Tensor) -> Float[Tensor, " b"]:
-    rows = torch.arange(len(good))
+def logit_difference(logits: Float[Tensor, "b d_vocab"], good: Tensor, bad: Tensor) -> Float[Tensor, " b"]:
+    rows = torch.arange(len(good), device=logits.device)
+    good, bad = good.to(logits.device), bad.to(logits.device)
     return logits[rows, good] - logits[rows, bad]
 
 
 def corrupted_gradients(
     model, names: list[str], ids: Int[Tensor, "b pos"], good: Tensor, bad: Tensor
 ) -> tuple[Tensor, dict[str, Tensor], dict[str, Tensor]]:
-    """(LD [b], activations, d LD / d activation) at each hook in `names`, from one forward and one backward."""
+    """(LD [b], activations, d LD / d activation) at each hook in `names`, from one forward and one backward
+    (on the model's device)."""
     deltas: dict[str, Tensor] = {}
     acts: dict[str, Tensor] = {}
 
@@ -61,7 +64,7 @@ def corrupted_gradients(
         return x + deltas[hook.name]
 
     with torch.enable_grad(), model.hooks(fwd_hooks=[(n, add_zero) for n in names]):
-        ld = _ld(model(ids)[:, -1], good, bad)
+        ld = logit_difference(model(ids.to(model_device(model)))[:, -1], good, bad)
         grads = torch.autograd.grad(ld.sum(), [deltas[n] for n in names])
     return ld.detach(), acts, dict(zip(names, grads, strict=True))
 
@@ -87,19 +90,19 @@ def attribution_patch(
     ):
         c, k, g, b = clean[i : i + batch], corrupt[i : i + batch], good[i : i + batch], bad[i : i + batch]
         with torch.no_grad():
-            logits, cache = model.run_with_cache(c, names_filter=lambda n: n in names)
-            lds["clean"].append(_ld(logits[:, -1], g, b))
+            logits, cache = model.run_with_cache(c.to(model_device(model)), names_filter=lambda n: n in names)
+            lds["clean"].append(logit_difference(logits[:, -1], g, b))
         ld, acts, grads = corrupted_gradients(model, list(names), k, g, b)
         lds["corrupt"].append(ld.detach())
         for n, grad in grads.items():
             contrib = (grad * (cache[n] - acts[n])).sum(-1)[:, P:].sum(0)  # [pos] or [pos, head]
             total[n] = total.get(n, 0) + contrib.detach()
-    lc, lk = (float(torch.cat(v).mean()) for v in (lds["clean"], lds["corrupt"]))
+    lc, lk = (float(torch.cat(v).float().mean()) for v in (lds["clean"], lds["corrupt"]))
     denom = (lc - lk) * len(clean)
     estimate = {}
     for kind in kinds:
         per = [total[f"blocks.{layer}.{HOOKS[kind]}"] for layer in range(L)]
-        arr = torch.stack(per).numpy() / denom if denom else np.full((L, *per[0].shape), np.nan)
+        arr = torch.stack(per).float().cpu().numpy() / denom if denom else np.full((L, *per[0].shape), np.nan)
         estimate[kind] = arr.transpose(0, 2, 1) if kind == "z" else arr  # z: [layer, head, pos]
     return AtPResult(list(kinds), estimate, lc, lk, len(clean))
 

@@ -14,6 +14,7 @@ from jaxtyping import Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from interp.devices import model_device
 from interp.kv import thread_cache
 from interp.selfcheck import agree
 from interp.tokens import tokenize
@@ -38,7 +39,7 @@ def greedy_continuations(
     cached = hf is not None and hasattr(hf, "generate")
     if cached:
         thread_cache(model)
-    tok = model.tokenizer
+    tok, device = model.tokenizer, model_device(model)
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
     out = [""] * len(prompts)
     order = sorted(range(len(prompts)), key=lambda i: len(toks.ids[i]))
@@ -50,13 +51,13 @@ def greedy_continuations(
             idx = order[s : s + batch_size]
             rows = [toks.ids[i] for i in idx]
             width = max(map(len, rows))
-            ids = torch.tensor([[pad_id] * (width - len(r)) + r for r in rows])
-            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+            ids = torch.tensor([[pad_id] * (width - len(r)) + r for r in rows], device=device)
+            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
             if cached:
                 gen = _generate(hf, ids, mask, max_new_tokens, pad_id, check=check and s == 0)
             else:  # any hooked model: no cache, one full forward per new token
-                gen = _greedy_no_cache(model, rows, max_new_tokens, pad_id)
-            for i, g in zip(idx, gen.tolist(), strict=True):
+                gen = _greedy_no_cache(model, rows, max_new_tokens, pad_id, device)
+            for i, g in zip(idx, gen.cpu().tolist(), strict=True):
                 out[i] = tok.decode(g, skip_special_tokens=True)
             bar.update(len(idx))
     bar.close()
@@ -90,19 +91,20 @@ def _generate(
     return gen
 
 
-def _greedy_no_cache(model, rows, max_new_tokens, pad_id):
+def _greedy_no_cache(model, rows, max_new_tokens, pad_id, device):
     rows = [list(r) for r in rows]
     new = [[] for _ in rows]
     for _ in range(max_new_tokens):
         lengths = [len(r) for r in rows]
         width = max(lengths)
-        ids = torch.tensor([r + [pad_id] * (width - len(r)) for r in rows])
+        ids = torch.tensor([r + [pad_id] * (width - len(r)) for r in rows], device=device)
         logits = model(ids)
-        nxt = logits[torch.arange(len(rows)), torch.tensor(lengths) - 1].argmax(-1).tolist()
+        last = torch.tensor(lengths, device=logits.device) - 1
+        nxt = logits[torch.arange(len(rows), device=logits.device), last].argmax(-1).tolist()
         for r, nw, t in zip(rows, new, nxt, strict=True):
             r.append(t)
             nw.append(t)
-    return torch.tensor(new)
+    return torch.tensor(new, device="cpu")
 
 
 def parse_number(text: str) -> int | None:

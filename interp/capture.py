@@ -16,6 +16,7 @@ from jaxtyping import Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from interp.devices import HOST, model_device
 from interp.errors import InterpError
 from interp.names import HookedModel, LayerSpec, check_names, hook_names, n_layers, parse_layers
 from interp.selfcheck import agree
@@ -73,7 +74,7 @@ def capture(
         # Raw inputs (e.g. bit sequences for memory models): batched as given, no padding.
         if len(inputs) == 0:
             raise InterpError("inputs are empty")
-        lengths = torch.full((len(inputs),), inputs.shape[1] if inputs.ndim > 1 else 1)
+        lengths = torch.full((len(inputs),), inputs.shape[1] if inputs.ndim > 1 else 1, device=HOST)
         toks = None
         pos = resolve_positions(model, Tokenized([[0] * int(k) for k in lengths]), positions)
         order, make_batch = list(range(len(inputs))), lambda idx: inputs[idx]  # noqa: E731
@@ -114,20 +115,21 @@ def _run(
     n = len(order)
     wanted = set(names)
     out: dict[str, Tensor] = {}
-    batch_rows: Tensor = torch.empty(0, dtype=torch.long)
+    batch_rows: Tensor = torch.empty(0, dtype=torch.long, device=HOST)
     batch_pos: Tensor | None = None
     seen: set[str] = set()
 
     def make_hook(name: str):
         def hook(act: Tensor, hook=None) -> Tensor:
-            rows = torch.arange(act.shape[0])
-            picked = act if batch_pos is None else act[rows.view(-1, *[1] * (batch_pos.ndim - 1)), batch_pos]
+            rows = torch.arange(act.shape[0], device=act.device)
+            at = None if batch_pos is None else batch_pos.to(act.device)
+            picked = act if at is None else act[rows.view(-1, *[1] * (at.ndim - 1)), at]
             picked = picked.detach().to("cpu", dtype)
             if name not in out:
                 shape = (n, width, *picked.shape[2:]) if batch_pos is None else (n, *picked.shape[1:])
-                out[name] = torch.zeros(shape, dtype=dtype)
+                out[name] = torch.zeros(shape, dtype=dtype, device=HOST)
             if batch_pos is None:  # keep padding at zero, not the model's output on pad tokens
-                real = torch.arange(picked.shape[1]) < lengths[batch_rows, None]
+                real = torch.arange(picked.shape[1], device=HOST) < lengths[batch_rows, None]
                 picked = picked * real.reshape(*real.shape, *[1] * (picked.ndim - 2))
                 out[name][batch_rows, : picked.shape[1]] = picked
             else:
@@ -139,13 +141,13 @@ def _run(
 
         return hook
 
-    device = _device(model)
+    device = model_device(model)
     bar = tqdm(total=n, unit="input", desc="capture", disable=None if progress is None else not progress, leave=False)
     try:
         with torch.no_grad(), model.hooks(fwd_hooks=[(nm, make_hook(nm)) for nm in names]):
             for start in range(0, n, batch_size):
                 idx = order[start : start + batch_size]
-                batch_rows = torch.tensor(idx, dtype=torch.long)
+                batch_rows = torch.tensor(idx, dtype=torch.long, device=HOST)
                 batch_pos = None if pos is None else pos[batch_rows]
                 seen.clear()
                 batch = make_batch(batch_rows).to(device)
@@ -166,30 +168,21 @@ def _run(
 
 def _check_first_rows(model, rows, make_batch, lengths, pos, names, out, dtype, device) -> None:
     """The early-stopped capture against a whole forward of the first rows, read with `record`."""
-    idx = torch.tensor(rows, dtype=torch.long)
+    idx = torch.tensor(rows, dtype=torch.long, device=HOST)
     with torch.no_grad(), record(model, names) as rec:
         model(make_batch(idx).to(device))
     tol = 1e-4 if dtype in (torch.float32, torch.float64) else 1e-2
     for name in names:
-        act = rec.acts[name][0].float()
+        act = rec.acts[name][0].float().to(HOST)
         if pos is None:  # padding is kept at zero in the capture
-            real = torch.arange(act.shape[1]) < lengths[idx, None]
+            real = torch.arange(act.shape[1], device=HOST) < lengths[idx, None]
             plain = act * real.reshape(*real.shape, *[1] * (act.ndim - 2))
             fast = out[name][idx, : act.shape[1]].float()
         else:
             at = pos[idx]
-            fast, plain = out[name][idx].float(), act[torch.arange(len(idx)).view(-1, *[1] * (at.ndim - 1)), at]
+            rows = torch.arange(len(idx), device=HOST).view(-1, *[1] * (at.ndim - 1))
+            fast, plain = out[name][idx].float(), act[rows, at]
         agree(f"capture stopped early at {name!r}", fast, plain, atol=tol * (1 + float(plain.abs().max())))
-
-
-def _device(model) -> torch.device:
-    cfg_device = getattr(getattr(model, "cfg", None), "device", None)
-    if cfg_device is not None:
-        return torch.device(cfg_device)
-    try:
-        return next(model.parameters()).device
-    except (StopIteration, AttributeError):
-        return torch.device("cpu")
 
 
 def _pad_id(model) -> int:

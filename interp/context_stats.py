@@ -36,7 +36,7 @@ class StatsConfig:
 
 def bucket_of(pos: Int[Tensor, " pos"], edges) -> Int[Tensor, " pos"]:
     """Index into `edges` of each 0-based position (positions past the last edge get the last bucket)."""
-    his = torch.tensor([hi for _, hi in edges])
+    his = torch.tensor([hi for _, hi in edges], device=pos.device)
     return torch.searchsorted(his, pos).clamp(max=len(edges) - 1)
 
 
@@ -69,7 +69,7 @@ class ContextStats:
     def _add(self, target: np.ndarray, values: Float[Tensor, "batch pos"]) -> None:
         b = bucket_of(self._pos, self.cfg.edges)
         summed = values.double().sum(0).cpu()
-        target += torch.zeros(len(self.cfg.edges), dtype=torch.float64).index_add_(0, b, summed).numpy()
+        target += torch.zeros(len(self.cfg.edges), dtype=torch.float64, device="cpu").index_add_(0, b, summed).numpy()
 
     def _pre_layer(self, layer_i: int):
         def hook(_mod, args, kwargs):

@@ -16,6 +16,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from interp.devices import model_device
 from interp.patching import Patcher, Site
 
 
@@ -50,9 +51,9 @@ def top_heads(effect: Float[np.ndarray, "layer head"], k: int) -> list[dict]:
 def final_attention(model, clean: Int[Tensor, "n pos"], heads: list[dict]) -> Float[np.ndarray, "top key"]:
     """Each head's attention from the final position over every prompt token, averaged over prompts."""
     names = sorted({f"blocks.{h['layer']}.attn.hook_pattern" for h in heads})
-    _, cache = model.run_with_cache(clean, names_filter=lambda n: n in names)
+    _, cache = model.run_with_cache(clean.to(model_device(model)), names_filter=lambda n: n in names)
     return np.stack(
-        [cache[f"blocks.{h['layer']}.attn.hook_pattern"][:, h["head"], -1].mean(0).float().numpy() for h in heads]
+        [cache[f"blocks.{h['layer']}.attn.hook_pattern"][:, h["head"], -1].mean(0).float().cpu().numpy() for h in heads]
     ) if heads else np.zeros((0, clean.shape[1]))  # fmt: skip
 
 

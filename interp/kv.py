@@ -24,6 +24,7 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from interp.devices import model_device
 from interp.selfcheck import SelfCheckError
 
 
@@ -66,7 +67,7 @@ class PrefixCache:
     def __init__(self, model, prefix: Int[Tensor, " P"]):
         self.model = model
         self.length = int(prefix.shape[0])
-        _, self._cache = model(prefix[None], return_type="logits_and_cache")
+        _, self._cache = model(prefix[None].to(model_device(model)), return_type="logits_and_cache")
         if self._cache is None or self._cache.get_seq_length() != self.length:
             got = None if self._cache is None else self._cache.get_seq_length()
             raise SelfCheckError(

@@ -30,15 +30,17 @@ def digit_token_ids(tokenizer) -> list[int]:
 
 @torch.no_grad()
 def logit_lens(model, resid: Float[Tensor, "... d_model"], token_ids: Sequence[int]) -> Float[Tensor, "... k"]:
-    """Logits of `token_ids` read from residual-stream vectors, as the model's own final layers would.
+    """Logits of `token_ids` read from residual-stream vectors, as the model's own final layers would (on the
+    vectors' device).
 
     >>> lens = logit_lens(model, acts["resid_post"], digit_token_ids(model.tokenizer))   # [.., 10]
     """
-    ids = torch.as_tensor(list(token_ids))
-    normed = model.ln_final(resid.to(model.W_U.dtype))
+    ids = torch.as_tensor(list(token_ids), device=model.W_U.device)
+    normed = model.ln_final(resid.to(model.W_U.device, model.W_U.dtype))
     out = normed @ model.W_U[:, ids]
     b_U = getattr(model, "b_U", None)
     if b_U is not None:
         out = out + b_U[ids]
     cap = float(getattr(model.cfg, "output_logits_soft_cap", 0) or 0)
-    return torch.tanh(out / cap) * cap if cap > 0 else out  # TransformerLens writes "no cap" as -1
+    out = torch.tanh(out / cap) * cap if cap > 0 else out  # TransformerLens writes "no cap" as -1
+    return out.to(resid.device)

@@ -24,7 +24,9 @@ BUCKETS = ((1, 8), (9, 64), (65, 512), (513, 2048), (2049, 8192), (8193, 32768))
 
 @torch.no_grad()
 def token_nll(hf, ids: Int[Tensor, "batch pos"], chunk: int = 1024) -> Float[Tensor, "batch pos_minus_1"]:
-    """NLL (nats) of tokens 1..T-1 given their prefixes; never holds more than `chunk` positions of logits."""
+    """NLL (nats) of tokens 1..T-1 given their prefixes, on the CPU; never holds more than `chunk` positions of
+    logits. Runs on the model's device."""
+    ids = ids.to(hf.get_input_embeddings().weight.device)
     head, cap = hf.get_output_embeddings(), getattr(hf.config, "final_logit_softcapping", None)
     body = hf.get_decoder() if hasattr(hf, "get_decoder") else hf.model
     cache = DynamicCache(config=hf.config)
@@ -39,7 +41,7 @@ def token_nll(hf, ids: Int[Tensor, "batch pos"], chunk: int = 1024) -> Float[Ten
         lp = logits.log_softmax(-1)
         out.append(-lp.gather(-1, ids[:, s + 1 : e + 1, None])[..., 0])
         del logits, lp
-    return torch.cat(out, 1)
+    return torch.cat(out, 1).cpu()
 
 
 def check_chunked(hf, ids: Int[Tensor, "1 pos"], tokens: int = 256, chunk: int = 64) -> float:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from interp.builtins import BUILTINS, DEFAULT_MODEL, TRAINED, converted_dir
+from interp.devices import resolve_device, resolve_dtype
 from interp.errors import InterpError
 from interp.kv import thread_cache
 from interp.offline import go_offline
@@ -96,8 +97,15 @@ def task_defaults(name_or_path: str) -> dict:
         raise InterpError(f"{path / TASK_FILE} is not valid JSON: {e}") from e
 
 
-def load_hf(name_or_path: str, dtype: Any = None, attn_implementation: str | None = None):
-    """(name, folder, HF causal LM, tokenizer) with no hooks: for plain-forward baselines."""
+def load_hf(
+    name_or_path: str,
+    dtype: Any = None,
+    attn_implementation: str | None = None,
+    device: str | None = "cpu",
+    n_devices: int | None = None,
+):
+    """(name, folder, HF causal LM, tokenizer) with no hooks: for plain-forward baselines. `n_devices` > 1
+    spreads the layers over that many CUDA devices (Hugging Face's `device_map="auto"`)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -107,11 +115,24 @@ def load_hf(name_or_path: str, dtype: Any = None, attn_implementation: str | Non
     name, path = resolve(name_or_path)
     tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
     kw = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    if (n_devices or 1) > 1:
+        kw |= {"device_map": "auto", "max_memory": {i: torch.cuda.mem_get_info(i)[0] for i in range(n_devices)}}
+    else:
+        dev = resolve_device(device)
     hf = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32, local_files_only=True, **kw).eval()
+    if (n_devices or 1) <= 1:
+        hf = hf.to(dev)
     return name, path, hf, tok
 
 
-def load_model(name_or_path: str = DEFAULT_MODEL, device: str = "cpu", dtype: Any = None, fold_weights: bool = True):
+def load_model(
+    name_or_path: str = DEFAULT_MODEL,
+    device: str | None = "cpu",
+    dtype: Any = None,
+    fold_weights: bool = True,
+    device_map: str | dict | None = None,
+    n_devices: int | None = None,
+):
     """Load a model as a TransformerLens `TransformerBridge` in compatibility mode.
 
     Hook names are the familiar `blocks.{l}.hook_mlp_out` etc. `fold_weights=True`
@@ -120,15 +141,41 @@ def load_model(name_or_path: str = DEFAULT_MODEL, device: str = "cpu", dtype: An
     shift by a constant per position. `fold_weights=False` keeps HF's raw weights
     and skips ~15 s of processing on the real models.
 
+    `device`: "cpu", "cuda", "cuda:1", "mps" or "auto"; `dtype`: "float32", "bfloat16", "float16" (or the
+    torch dtype). A model larger than one GPU: `device_map="auto"` or `n_devices=N` (instead of `device`)
+    hands the placement to TransformerLens 4's bridge, which splits the layers across the devices.
+
     >>> model = load_model("smollm2-135m")
     >>> model.cfg.n_layers
     30
     """
     from transformer_lens.model_bridge import TransformerBridge
 
-    name, path, hf, tok = load_hf(name_or_path, dtype)
+    torch_dtype = resolve_dtype(dtype)
+    split = device_map is not None or (n_devices or 1) > 1
+    if split and device not in (None, "auto", "cpu"):
+        raise InterpError(f"give device ({device!r}) or device_map / n_devices, not both")
+    dev = None if split else resolve_device(device)  # refused here, in one line, before any loading
+    if split:
+        from transformers import AutoTokenizer
+
+        name, path = resolve(name_or_path)
+        tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        try:
+            bridge = TransformerBridge.boot_transformers(
+                str(path), tokenizer=tok, dtype=torch_dtype, device_map=device_map, n_devices=n_devices
+            )
+        except (ValueError, RuntimeError) as e:
+            raise InterpError(f"cannot place {name} with device_map={device_map!r}, n_devices={n_devices}: {e}") from e
+        return _finish(bridge, name, path, tok, fold_weights)
+    name, path, hf, tok = load_hf(name_or_path, torch_dtype)
+    bridge = TransformerBridge.boot_transformers(str(path), hf_model=hf, tokenizer=tok, device=dev, dtype=hf.dtype)
+    return _finish(bridge, name, path, tok, fold_weights)
+
+
+def _finish(bridge, name: str, path: Path, tok, fold_weights: bool):
+    """Compatibility mode, the cache rename, and what the toolkit records about the model."""
     prepend_bos = tokenizer_adds_bos(tok)
-    bridge = TransformerBridge.boot_transformers(str(path), hf_model=hf, tokenizer=tok, device=device, dtype=hf.dtype)
     bridge.enable_compatibility_mode(disable_warnings=True, no_processing=not fold_weights)
     bridge.eval()
     thread_cache(bridge)

@@ -28,6 +28,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from interp.devices import model_device
 from interp.kv import PrefixCache
 from interp.selfcheck import agree
 
@@ -91,14 +92,15 @@ class Patcher:
             raise ValueError(
                 f"clean and corrupted batches differ in shape: {tuple(clean.shape)} vs {tuple(corrupt.shape)}"
             )
-        self.model, self.n = model, clean.shape[0]
+        self.model, self.n, self.device = model, clean.shape[0], model_device(model)
         self.P = common_prefix(torch.cat([clean, corrupt]).tolist())
-        self.clean, self.corrupt = clean[:, self.P :], corrupt[:, self.P :]  # [n, S]
+        self.clean, self.corrupt = clean[:, self.P :].to(self.device), corrupt[:, self.P :].to(self.device)  # [n, S]
         self.S = self.clean.shape[1]
         W_U, b_U = model.W_U, getattr(model, "b_U", None)
+        good, bad = good.to(W_U.device), bad.to(W_U.device)
         self.w_good, self.w_bad = W_U[:, good].T, W_U[:, bad].T
-        self.b_good = b_U[good] if b_U is not None else torch.zeros(self.n)
-        self.b_bad = b_U[bad] if b_U is not None else torch.zeros(self.n)
+        self.b_good = b_U[good] if b_U is not None else torch.zeros(self.n, device=W_U.device, dtype=W_U.dtype)
+        self.b_bad = b_U[bad] if b_U is not None else torch.zeros(self.n, device=W_U.device, dtype=W_U.dtype)
         self.cap = max(0.0, float(getattr(model.cfg, "output_logits_soft_cap", 0) or 0))  # TL uses -1 for none
         self.prefix = PrefixCache(model, clean[0, : self.P]) if self.P else None
         if check:  # `check=False` skips it: benchmarks only
@@ -110,7 +112,7 @@ class Patcher:
             return
         k = min(rows, self.n)
         fast = self.forward(self.clean[:k], copies_of=k)
-        plain = self._run(clean[:k], [], None, k)
+        plain = self._run(clean[:k].to(self.device), [], None, k)
         agree("patching from the shared prefix's KV cache: logit difference", fast, plain, atol=1e-3, rtol=1e-4)
 
     def _ld(self, x: Float[Tensor, "rows d"], copies: int, n: int) -> Float[Tensor, " rows"]:
@@ -126,9 +128,9 @@ class Patcher:
     def forward(
         self, ids: Int[Tensor, "rows S"], hooks: list[tuple[str, Callable]] = (), copies_of: int | None = None
     ) -> Float[Tensor, " rows"]:
-        """Per-row LD for suffix ids continuing the shared prefix; rows are copies of the n pairs
+        """Per-row LD (on the CPU) for suffix ids continuing the shared prefix; rows are copies of the n pairs
         (or of the first `copies_of` pairs)."""
-        n = copies_of or self.n
+        n, ids = copies_of or self.n, ids.to(self.device)
         if self.prefix is None:
             return self._run(ids, hooks, None, n)
         with self.prefix.continued(ids.shape[0]) as cache:
@@ -146,7 +148,7 @@ class Patcher:
                 self.model(ids, past_key_values=cache) if cache is not None else self.model(ids)
         except _Stop:
             pass
-        return self._ld(got["x"], ids.shape[0] // n, n)
+        return self._ld(got["x"], ids.shape[0] // n, n).float().cpu()
 
     @torch.no_grad()
     def activations(self, ids: Int[Tensor, "n S"], names: list[str]) -> dict[str, Float[Tensor, "n S *rest"]]:
@@ -186,7 +188,7 @@ class Patcher:
         def hook(x, hook):
             x = x.clone()
             for j, s in entries:
-                value = source(s).expand(n, *x.shape[1:])
+                value = source(s).to(x.device, x.dtype).expand(n, *x.shape[1:])
                 x[s.index(slice(j * n, (j + 1) * n))] = value[s.index(slice(None))]
             return x
 
@@ -198,9 +200,11 @@ def naive_patch(
     model, clean: Int[Tensor, "n pos"], corrupt: Int[Tensor, "n pos"], good, bad, sites: list[Site]
 ) -> Float[np.ndarray, " sites"]:
     """Reference: one full forward of the whole corrupted prompts per site, full logits. Slow, plain."""
-    _, cache = model.run_with_cache(clean, names_filter=lambda n: n.endswith(tuple(HOOKS.values())))
+    device = model_device(model)
+    _, cache = model.run_with_cache(clean.to(device), names_filter=lambda n: n.endswith(tuple(HOOKS.values())))
     P = common_prefix(torch.cat([clean, corrupt]).tolist())
-    rows = torch.arange(len(clean))
+    rows = torch.arange(len(clean), device=device)
+    good, bad = good.to(device), bad.to(device)
     out = []
     for s in sites:
 
@@ -210,6 +214,6 @@ def naive_patch(
             x[at] = cache[s.hook][at]
             return x
 
-        logits = model.run_with_hooks(corrupt, fwd_hooks=[(s.hook, hook)])[:, -1]
+        logits = model.run_with_hooks(corrupt.to(device), fwd_hooks=[(s.hook, hook)])[:, -1]
         out.append(float((logits[rows, good] - logits[rows, bad]).mean()))
     return np.array(out)

@@ -24,8 +24,10 @@ def agree(what: str, fast: Tensor, plain: Tensor, atol: float, rtol: float = 0.0
 
     Returns the largest absolute difference (for benchmarks and logs).
     """
-    fast = torch.as_tensor(fast).detach().double().cpu()
-    plain = torch.as_tensor(plain).detach().double().cpu()
+    fast, plain = (
+        (v if isinstance(v, Tensor) else torch.as_tensor(v, device="cpu")).detach().double().cpu()
+        for v in (fast, plain)
+    )
     if fast.shape != plain.shape:
         raise SelfCheckError(f"{what}: fast path gave shape {tuple(fast.shape)}, plain {tuple(plain.shape)}")
     diff = (fast - plain).abs().nan_to_num(float("inf"))

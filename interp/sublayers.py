@@ -82,7 +82,7 @@ def run_patching(
     names = [Site(k, layer).hook for k in cfg.sites for layer in range(L)]
     clean_acts = p.activations(p.clean, names)
     ld_clean = p.forward(p.clean).numpy()
-    ld_corrupt = p.forward(p.corrupt).numpy()
+    ld_corrupt = p.forward(p.corrupt).numpy()  # Patcher.forward gives CPU tensors
     lc, lk = float(ld_clean.mean()), float(ld_corrupt.mean())
     denom = lc - lk
     norm = lambda v: (np.asarray(v) - lk) / denom if denom else np.full(np.shape(v), np.nan)  # noqa: E731
@@ -102,7 +102,7 @@ def run_patching(
         extra["raw_pos"] = ld[K * L :].reshape(K, L, p.S)
         extra["effect_pos"] = norm(extra["raw_pos"])
     if cfg.ablations:
-        zero = lambda s: torch.zeros(1, 1, 1)  # noqa: E731
+        zero = lambda s: torch.zeros(1, 1, 1, device=p.device)  # noqa: E731
         mean = lambda s: clean_acts[s.hook].mean(0, keepdim=True)  # noqa: E731  [1, S, d]: per-position mean
         for key, source in (("zero_ablation", zero), ("mean_ablation", mean)):
             extra[key] = norm(p.sweep(p.clean, layer_sites, source, cfg.rows_per_forward, progress)).reshape(K, L)
@@ -119,7 +119,7 @@ def run_patching(
         ld_corrupt_per_pair=ld_corrupt,
         raw=ld[: K * L].reshape(K, L),
         effect=norm(ld[: K * L].reshape(K, L)),
-        act_norm=stack.norm(dim=-1).mean(2).numpy(),
-        act_mean_abs=stack.abs().mean((2, 4)).numpy(),
+        act_norm=stack.norm(dim=-1).mean(2).float().cpu().numpy(),
+        act_mean_abs=stack.abs().mean((2, 4)).float().cpu().numpy(),
         **extra,
     )

@@ -38,7 +38,7 @@ class Tokenized:
 
     @property
     def lengths(self) -> Int[Tensor, " batch"]:
-        return torch.tensor([len(x) for x in self.ids])
+        return torch.tensor([len(x) for x in self.ids], device="cpu")
 
 
 def tokenize(model, inputs: Inputs, prepend_bos: bool | None = None) -> Tokenized:
@@ -78,9 +78,9 @@ def tokenize(model, inputs: Inputs, prepend_bos: bool | None = None) -> Tokenize
 
 def pad(rows: list[list[int]], pad_id: int = 0) -> Int[Tensor, "batch pos"]:
     width = max(len(r) for r in rows)
-    out = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    out = torch.full((len(rows), width), pad_id, dtype=torch.long, device="cpu")
     for i, r in enumerate(rows):
-        out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+        out[i, : len(r)] = torch.tensor(r, dtype=torch.long, device="cpu")
     return out
 
 
@@ -95,8 +95,8 @@ def resolve_positions(model, tokens: Tokenized, positions: Positions) -> Int[Ten
             return None
         raise InterpError(f"unknown positions {positions!r}: use 'last', 'all', indices or TokenMatch")
     if isinstance(positions, TokenMatch):
-        return torch.tensor([_match(model, row, positions, i) for i, row in enumerate(tokens.ids)])
-    pos = torch.as_tensor(np.asarray(positions), dtype=torch.long)
+        return torch.tensor([_match(model, row, positions, i) for i, row in enumerate(tokens.ids)], device="cpu")
+    pos = torch.as_tensor(np.asarray(positions), dtype=torch.long, device="cpu")
     pos = pos.flatten() if pos.ndim < 2 or pos.shape[0] != n else pos
     if pos.ndim > 2 or len(pos) != n:
         raise InterpError(f"got {len(pos)} positions for {n} inputs: give one index (or one row) per input")

@@ -249,3 +249,36 @@ def estimate_scatter(
         title=title, xaxis_title="exact patching effect", yaxis_title="attribution-patching estimate", height=450
     )
     return fig
+
+
+def path_curves(t: list[float], cells: list[dict], title: str) -> go.Figure:
+    """Exact effect along the patching path (solid), with attention patterns frozen (dashed), and the AtP
+    tangent at t = 0 (dotted), one colour per cell: where they part is where the linear estimate fails."""
+    fig = go.Figure()
+    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+    for i, c in enumerate(cells):
+        col, label = colors[i % len(colors)], f"{c['site']} ({c['diagnosis']})"
+        base = c["curve"][0]
+        for y, dash, name in ((c["curve"], "solid", label), (c["frozen"], "dash", f"{c['site']}, patterns frozen")):
+            fig.add_trace(
+                go.Scatter(
+                    x=t, y=y, mode="lines+markers", name=name, legendgroup=c["site"], line={"color": col, "dash": dash}
+                )
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=[0, 1],
+                y=[base, base + c["atp"]],
+                mode="lines",
+                name=f"{c['site']}, AtP tangent",
+                legendgroup=c["site"],
+                line={"color": col, "dash": "dot"},
+            )
+        )
+    fig.update_layout(
+        title=title,
+        xaxis_title="t: fraction of the clean-minus-corrupted difference patched in",
+        yaxis_title="normalised effect",
+        height=520,
+    )
+    return fig

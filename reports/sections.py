@@ -13,10 +13,10 @@ import numpy as np
 
 from interp.reports.figures import (
     attention_rows,
-    digit_scale_heatmap,
     estimate_scatter,
     layer_position_heatmap,
     nll_curves,
+    path_curves,
     sublayer_grid,
 )
 
@@ -45,72 +45,6 @@ def config_table(config: dict) -> str:
 
     walk(config)
     return table(rows)
-
-
-def _behaviour(beh: dict) -> str:
-    pct = lambda v: f"{100 * v:.1f}%"  # noqa: E731
-    by_len = ", ".join(f"{k}-digit {pct(v)}" for k, v in beh["by_operand_digits"].items())
-    by_scale = ", ".join(f"scale {k} {pct(v)}" for k, v in beh["by_scale"].items())
-    return (
-        f"<p>The model's own greedy answers on {beh['n']} problems: exact match <b>{pct(beh['exact'])}</b>; "
-        f"by operand length {by_len}; digit right by answer scale {by_scale}.</p>"
-    )
-
-
-def probe_sections(d: dict) -> list[Section]:
-    """Accuracy, accuracy above the majority baseline, selectivity per site, and the logit lens beside them.
-
-    `d`: name, sites, layers, accuracy/ci95/above_majority/selectivity [site, layer, scale], majority,
-    control_majority, chance [scale], lens [layer, scale], read_at, order, config, behaviour.
-    """
-    name, order, layers = d["name"], d.get("order", "place"), d["layers"]
-    where = {"emit": "where each digit is written", "equals": "at the final '='"}.get(d["read_at"], d["read_at"])
-    base = ", ".join(
-        f"scale {k + 1}: majority {m:.2f}, control majority {c:.2f}, chance {ch:.2f}"
-        for k, (m, c, ch) in enumerate(zip(d["majority"], d["control_majority"], d["chance"], strict=True))
-    )
-    items: list = [
-        config_table(d["config"]),
-        f"<p>Probes read {html.escape(where)}. Baselines by digit scale: {base}.</p>",
-    ]
-    if d.get("behaviour"):
-        items.append(_behaviour(d["behaviour"]))
-    items.append(
-        digit_scale_heatmap(
-            np.asarray(d["lens"]).T,
-            layers,
-            order=order,
-            colorbar="top-1 accuracy",
-            title=f"Logit lens: the model's own readout of each digit, {name}",
-        )
-    )
-    for si, site in enumerate(d["sites"]):
-        items += [
-            digit_scale_heatmap(
-                d["accuracy"][si].T,
-                layers,
-                ci=d["ci95"][si].T,
-                order=order,
-                title=f"Accuracy Breakdown: {name}, {site} (probe, held-out)",
-            ),
-            digit_scale_heatmap(
-                d["above_majority"][si].T,
-                layers,
-                diverging=True,
-                order=order,
-                colorbar="accuracy - majority",
-                title=f"Above the majority baseline: {name}, {site}",
-            ),
-            digit_scale_heatmap(
-                d["selectivity"][si].T,
-                layers,
-                diverging=True,
-                order=order,
-                colorbar="selectivity",
-                title=f"Selectivity (above majority, minus the control task's): {name}, {site}",
-            ),
-        ]
-    return [(f"Digit-scale probes: {name}", items)]
 
 
 def patch_sections(d: dict, threshold: float = 0.1) -> list[Section]:
@@ -218,16 +152,35 @@ def atp_sections(d: dict) -> list[Section]:
             heads.ravel(),
             [f"L{i // H}H{i % H}" for i in range(L * H)],
         )
-    return [
-        (
-            f"Attribution patching (one forward and backward) against exact patching: {name}",
-            [
-                text,
-                sublayer_grid(est, sites, threshold=np.inf, title=f"Sublayer grid, attribution-patching estimate: {name}"),
-                estimate_scatter(groups, f"Exact patching against its linear estimate: {name}"),
-            ],
-        )
+    items = [
+        text,
+        sublayer_grid(est, sites, threshold=np.inf, title=f"Sublayer grid, attribution-patching estimate: {name}"),
+        estimate_scatter(groups, f"Exact patching against its linear estimate: {name}"),
+    ]
+    if d.get("atp_checks"):
+        items += atp_check_items(d["atp_checks"], name)
+    return [(f"Attribution patching (one forward and backward) against exact patching: {name}", items)]
+
+
+def atp_check_items(checks: dict, name: str) -> list:
+    """The cells AtP misses most: a table with GradDrop and the diagnosis, and their patching-path curves."""
+    rows = [["cell", "exact", "AtP", "GradDrop", "patterns frozen (t = 1)", "diagnosis"]] + [
+        [c["site"], f"{c['exact']:.3f}", f"{c['atp']:.3f}", f"{c['graddrop']:.3f}", f"{c['frozen'][-1]:.3f}",
+         c["diagnosis"]]
+        for c in checks["cells"]
     ]  # fmt: skip
+    text = (
+        "<p>Why the largest misses miss (Kramár et al. 2024). <b>Saturation</b>: under half the effect arrives "
+        "in the first tenth of the path, so the tangent at t = 0 misses it, and freezing every attention pattern at "
+        "the corrupted run's removes at least half of it. <b>Cancellation</b>: GradDrop (AtP with no gradient "
+        "into one layer's attention and MLP at a time, mean of absolute values) is at least twice |AtP| and half "
+        "the exact effect, while |AtP| is under half the exact effect. <b>Fits</b>: AtP within 30%.</p>"
+    )
+    return [
+        text,
+        table(rows),
+        path_curves(checks["t"], checks["cells"], f"Exact effect along the patching path: {name}"),
+    ]
 
 
 def nll_table(models: list[dict]) -> list[list[str]]:

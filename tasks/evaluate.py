@@ -8,15 +8,14 @@ weightings on each example. Evaluation batches come from held-out seeds.
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from interp.tasks.memory import TASKS, NGramConfig, make_ngrams, ngram_optimal, prob_bits_per_sequence, sample
 from interp.tasks.models.ntm import NTM
-from interp.tasks.train import HELD_OUT, evaluate
+from interp.tasks.setup import device_of, dtype_of
+from interp.tasks.train import HELD_OUT, evaluate, held_out_seed
 
 
 def example(model, task: str, **overrides) -> dict[str, np.ndarray]:
@@ -24,10 +23,12 @@ def example(model, task: str, **overrides) -> dict[str, np.ndarray]:
     seq = sample(task, HELD_OUT - 1, n=1, **overrides)
     seen: dict[str, list] = {"read_w": [], "write_w": []}
     hooks = (
-        [(f"hook_{k}", lambda x, hook, k=k: seen[k].append(x.detach())) for k in seen] if isinstance(model, NTM) else []
+        [(f"hook_{k}", lambda x, hook, k=k: seen[k].append(x.detach().cpu())) for k in seen]
+        if isinstance(model, NTM)
+        else []
     )
     with torch.no_grad(), model.hooks(fwd_hooks=hooks):
-        logits = model(seq.inputs)
+        logits = model(seq.inputs.to(device_of(model), dtype_of(model))).float().cpu()
     extra = {}
     if hooks:
         extra = {
@@ -48,7 +49,12 @@ def ngram_rows(model, n: int = 1000) -> tuple[dict, dict[str, np.ndarray]]:
     (paired: the standard error is that of the per-sequence difference), and one sequence's rows."""
     seq, _ = make_ngrams(NGramConfig(n=n), HELD_OUT)
     with torch.no_grad():
-        p_model = torch.cat([torch.sigmoid(model(x)[..., 0]) for x in seq.inputs.split(100)])
+        p_model = torch.cat(
+            [
+                torch.sigmoid(model(x.to(device_of(model), dtype_of(model)))[..., 0].float()).cpu()
+                for x in seq.inputs.split(100)
+            ]
+        )
     p_opt = ngram_optimal(seq.inputs)
     y = seq.targets[..., 0]
 
@@ -77,36 +83,39 @@ def ngram_rows(model, n: int = 1000) -> tuple[dict, dict[str, np.ndarray]]:
 def channel_costs(model, task: str, batches: int = 2, **overrides) -> tuple[float, float]:
     """(data channels, last channel) cost in bits per sequence on the held-out batches `evaluate` uses.
     For repeat copy the last channel is the end marker."""
-    key = zlib.crc32(repr(sorted(overrides.items())).encode())
+    key = held_out_seed(**overrides) - HELD_OUT
     data = marker = 0.0
     with torch.no_grad():
         for i in range(batches):
             seq = sample(task, HELD_OUT + key + i, n=32, **overrides)
-            bce = F.binary_cross_entropy_with_logits(model(seq.inputs), seq.targets, reduction="none")
+            logits = model(seq.inputs.to(device_of(model), dtype_of(model))).float().cpu()
+            bce = F.binary_cross_entropy_with_logits(logits, seq.targets, reduction="none")
             bits = (bce * seq.mask[..., None]).sum(1).mean(0) / np.log(2)  # [channel]
             data, marker = data + float(bits[:-1].sum()) / batches, marker + float(bits[-1]) / batches
     return data, marker
 
 
-def eval_run(model, task: str) -> tuple[dict, dict[str, np.ndarray]]:
-    """(results, arrays) of one trained model on its task."""
+def eval_run(model, task: str, options: dict | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+    """(results, arrays) of one trained model on its task; `options`: the generator settings it was trained
+    with (`train.task_options`), kept at every evaluation point."""
     spec = TASKS[task]
+    options = options or {}
     model.eval()
     if spec.figure == "ngrams":
         return ngram_rows(model)
     res = {
         "x": list(spec.x),
         "xlabel": spec.xlabel,
-        "cost": [evaluate(model, task, batches=2, **point) for point in spec.points],
+        "cost": [evaluate(model, task, batches=2, **point, **options) for point in spec.points],
     }
     if spec.figure == "repeat":  # the paper's NTM missed the end marker past ~12 repeats: report it apart
-        split = [channel_costs(model, task, batches=2, **point) for point in spec.points]
+        split = [channel_costs(model, task, batches=2, **point, **options) for point in spec.points]
         res["data_cost"], res["marker_cost"] = [c[0] for c in split], [c[1] for c in split]
         arrays = {
             f"example_{p['length']}x{p['repeats']}/{k}": v
             for p in spec.points
-            for k, v in example(model, task, **p).items()
+            for k, v in example(model, task, **p, **options).items()
         }
     else:
-        arrays = {f"example/{k}": v for k, v in example(model, task, **spec.example).items()}
+        arrays = {f"example/{k}": v for k, v in example(model, task, **spec.example, **options).items()}
     return res, arrays

@@ -10,6 +10,8 @@ the paper's metric: summed binary cross-entropy (log base 2) over the scored bit
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,6 +27,9 @@ class Seq:
     inputs: Float[Tensor, "n t c_in"]
     targets: Float[Tensor, "n t c_out"]
     mask: Float[Tensor, "n t"]  # 1 where the output is scored
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Seq:
+        return Seq(*(v.to(device, dtype) for v in (self.inputs, self.targets, self.mask)))
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,10 @@ class RepeatCopyConfig:
     max_repeats: int = 10  # training ranges of sec. 4.2
     length: int | None = None
     repeats: int | None = None
-    repeat_norm: float = 10.0  # the count is fed as repeats / repeat_norm on its own channel
+    repeat_norm: float = 10.0  # "scalar": the count is fed as repeats / repeat_norm on its own channel
+    # "scalar": one step holds repeats / repeat_norm (the paper feeds one scalar); "unary": the count channel is on
+    # for `repeats` steps after the delimiter, so 20 is 20 pulses, not a value never seen in training
+    count: Literal["scalar", "unary"] = "scalar"
 
 
 @dataclass(frozen=True)
@@ -70,10 +78,23 @@ def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def _on_cpu(fn):
+    """Run a generator with the CPU as the default device: its torch.Generator draws there, whatever default
+    device the caller set; callers move batches to their model's device (`Seq.to`)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with torch.device("cpu"):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def _draw(g: torch.Generator, lo: int, hi: int, fixed: int | None) -> int:
     return fixed if fixed is not None else int(torch.randint(lo, hi + 1, (1,), generator=g))
 
 
+@_on_cpu
 def make_copy(cfg: CopyConfig, seed: int) -> Seq:
     """Copy (sec. 4.1): L random vectors, an end flag on its own channel, then L blank steps to recall them."""
     g = _gen(seed)
@@ -89,26 +110,33 @@ def make_copy(cfg: CopyConfig, seed: int) -> Seq:
     return Seq(x, y, mask)
 
 
+@_on_cpu
 def make_repeat_copy(cfg: RepeatCopyConfig, seed: int) -> Seq:
-    """Repeat copy (sec. 4.2): the sequence, then a step with the normalised repeat count on its own
-    channel; the target is the sequence repeated that many times, then an end marker on an extra channel."""
+    """Repeat copy (sec. 4.2): the sequence, a delimiter, then the repeat count on its own channel (one
+    scalar step, or `repeats` unit pulses); the target is the sequence repeated that many times, then an end
+    marker on an extra channel."""
     g = _gen(seed)
     L = _draw(g, cfg.min_len, cfg.max_len, cfg.length)
     R = _draw(g, cfg.min_repeats, cfg.max_repeats, cfg.repeats)
     bits = torch.randint(0, 2, (cfg.n, L, cfg.width), generator=g).float()
-    T = L + 1 + R * L + 1
+    start = L + 1 + (R if cfg.count == "unary" else 0)  # the first output step
+    T = start + R * L + 1
     x = torch.zeros(cfg.n, T, cfg.width + 2)
     x[:, :L, : cfg.width] = bits
     x[:, L, cfg.width] = 1.0  # delimiter
-    x[:, L, cfg.width + 1] = R / cfg.repeat_norm
+    if cfg.count == "unary":
+        x[:, L + 1 : start, cfg.width + 1] = 1.0
+    else:
+        x[:, L, cfg.width + 1] = R / cfg.repeat_norm
     y = torch.zeros(cfg.n, T, cfg.width + 1)
-    y[:, L + 1 : L + 1 + R * L, : cfg.width] = bits.repeat(1, R, 1)
+    y[:, start : start + R * L, : cfg.width] = bits.repeat(1, R, 1)
     y[:, -1, cfg.width] = 1.0  # end marker
     mask = torch.zeros(cfg.n, T)
-    mask[:, L + 1 :] = 1.0
+    mask[:, start:] = 1.0
     return Seq(x, y, mask)
 
 
+@_on_cpu
 def make_recall(cfg: RecallConfig, seed: int) -> Seq:
     """Associative recall (sec. 4.3): items of `item_len` vectors, each opened by a delimiter; then a
     query item between two query delimiters; the target is the item that followed it."""
@@ -135,6 +163,7 @@ def make_recall(cfg: RecallConfig, seed: int) -> Seq:
     return Seq(x, y, mask)
 
 
+@_on_cpu
 def make_ngrams(cfg: NGramConfig, seed: int) -> tuple[Seq, Float[Tensor, "n t"]]:
     """Dynamic N-grams (sec. 4.4): per sequence a table of 2^(order-1) probabilities from Beta(1/2, 1/2);
     each bit is drawn given the previous order-1 bits (zeros before the start). Input bit t, target bit t+1.
@@ -160,6 +189,7 @@ def make_ngrams(cfg: NGramConfig, seed: int) -> tuple[Seq, Float[Tensor, "n t"]]
     return Seq(x, y, torch.ones(cfg.n, cfg.length - 1)), p_true[:, 1:]
 
 
+@_on_cpu
 def ngram_optimal(inputs: Float[Tensor, "n t 1"], order: int = 6) -> Float[Tensor, "n t"]:
     """Bayes-optimal P(next bit = 1) (sec. 4.4): (N1 + 1/2) / (N1 + N0 + 1), counts of what followed the
     current context earlier in the same sequence (contexts before the start are zeros)."""
@@ -185,8 +215,8 @@ def ngram_optimal(inputs: Float[Tensor, "n t 1"], order: int = 6) -> Float[Tenso
 
 def bits_per_sequence(logits: Float[Tensor, "n t c"], seq: Seq) -> Float[Tensor, ""]:
     """Mean over sequences of the summed cross-entropy in bits over the scored steps (the paper's cost)."""
-    bce = F.binary_cross_entropy_with_logits(logits, seq.targets, reduction="none").sum(-1)
-    return (bce * seq.mask).sum(1).mean() / torch.log(torch.tensor(2.0))
+    bce = F.binary_cross_entropy_with_logits(logits.float(), seq.targets.float(), reduction="none").sum(-1)
+    return (bce * seq.mask.float()).sum(1).mean() / math.log(2)
 
 
 def prob_bits_per_sequence(p: Float[Tensor, "n t"], targets: Float[Tensor, "n t"]) -> Float[Tensor, ""]:

@@ -8,6 +8,10 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import torch
+
+from interp.devices import DEVICE_HELP, DTYPES, resolve_device, resolve_dtype
+from interp.errors import InterpError
 from interp.files import existing_outputs
 from interp.offline import go_offline
 
@@ -32,6 +36,31 @@ def refuse_existing(out_dir: Path, outputs: Iterable[str], overwrite: bool) -> i
     if existing and not overwrite:
         return fail(f"{out_dir} already holds results ({', '.join(existing)}); use --overwrite or another --out")
     return None
+
+
+def add_device_args(ap: argparse.ArgumentParser, split: bool = True) -> None:
+    """--device and --dtype (and, for language models, --n-devices): where and in what precision to run."""
+    ap.add_argument("--device", default="cpu", help=f"where to run: {DEVICE_HELP}")
+    ap.add_argument("--dtype", default="float32", choices=list(DTYPES), help="the model's weights and activations")
+    if split:
+        ap.add_argument(
+            "--n-devices", type=int, default=None, metavar="N", help="split the model's layers across N CUDA devices"
+        )
+
+
+def check_device_args(ap: Parser, a: argparse.Namespace) -> None:
+    """Refuse a device or dtype this machine cannot use, in one line, before any work."""
+    try:
+        if (getattr(a, "n_devices", None) or 1) > 1:
+            if a.device not in ("cpu", "auto"):
+                raise InterpError("give --device or --n-devices, not both")
+            if not torch.cuda.is_available():
+                raise InterpError(f"--n-devices {a.n_devices}: this machine has no CUDA device")
+        else:
+            resolve_device(a.device)
+        resolve_dtype(a.dtype)
+    except InterpError as e:
+        ap.error(str(e))
 
 
 def digit_range(text: str) -> tuple[int, int]:

@@ -13,14 +13,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from interp.cli.common import Parser, command_line, fail, parse, refuse_existing
+from interp.cli.common import Parser, add_device_args, check_device_args, command_line, fail, parse, refuse_existing
+from interp.devices import resolve_device, resolve_dtype
 from interp.files import atomic_write_text, write_outputs
 from interp.reports.html import assemble
 from interp.reports.memory import memory_sections
 from interp.runs.memory import MemoryEval, evaluate_runs
 from interp.tasks.memory import TASKS
 from interp.tasks.models.ntm import CompiledStepMismatch
-from interp.tasks.train import NonFinite, TrainConfig, train
+from interp.tasks.setup import TrainConfig
+from interp.tasks.train import NonFinite, train
 
 OUTPUTS = ("memory.json", "memory.npz", "memory.html")
 PROG = "python -m interp.memory"
@@ -57,8 +59,15 @@ def parser() -> Parser:
         metavar="N,N,...",
         help="NTM: memory locations per batch, drawn from these (wrap round memory in training)",
     )
+    t.add_argument(
+        "--count",
+        default=None,
+        choices=["scalar", "unary"],
+        help="repeat copy: the count as one scalar step (the paper's) or as that many pulses",
+    )
     t.add_argument("--no-compile", action="store_true", help="train the NTM with the eager step (slower)")
     t.add_argument("--threads", type=int, default=1, help="torch threads (small recurrent models: 1 is fastest)")
+    add_device_args(t, split=False)
     t.add_argument("--out", required=True)
     g = t.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
@@ -74,6 +83,7 @@ def parser() -> Parser:
         metavar="N",
         help="NTM memory locations at evaluation (default: as trained; no weight depends on N)",
     )
+    add_device_args(e, split=False)
     e.add_argument("--overwrite", action="store_true")
     pl = sub.add_parser("plot", help="redraw memory.html from a saved evaluation")
     pl.add_argument("folder")
@@ -96,11 +106,19 @@ def plot(folder: Path, output: Path | None = None, overwrite: bool = False) -> i
     return 0
 
 
-def evaluate(runs: list[Path], out: Path, overwrite: bool, command: str, memory: int | None = None) -> int:
+def evaluate(
+    runs: list[Path],
+    out: Path,
+    overwrite: bool,
+    command: str,
+    memory: int | None = None,
+    device: str = "cpu",
+    dtype: str = "float32",
+) -> int:
     if (rc := refuse_existing(out, OUTPUTS, overwrite)) is not None:
         return rc
     try:
-        ev = evaluate_runs(runs, command, memory=memory)
+        ev = evaluate_runs(runs, command, memory=memory, device=device, dtype=dtype)
     except (FileNotFoundError, ValueError) as e:
         return fail(str(e))
     write_outputs(
@@ -142,6 +160,7 @@ def train_command(a, command: str) -> int:
         ctrl_clip=a.ctrl_clip,
         optimizer=a.optimizer,
         memory_sizes=sizes,
+        count=a.count,
     )
     if min(a.steps, a.batch, a.ckpt_every, a.eval_every, a.threads) < 1 or a.lr <= 0:
         return fail("--steps, --batch, --ckpt-every, --eval-every, --threads and --lr must be positive")
@@ -155,7 +174,14 @@ def train_command(a, command: str) -> int:
     torch.set_num_threads(a.threads)
     try:
         info = train(
-            cfg, out, resume=a.resume, progress=False if a.quiet else None, command=command, compile=not a.no_compile
+            cfg,
+            out,
+            resume=a.resume,
+            progress=False if a.quiet else None,
+            command=command,
+            compile=not a.no_compile,
+            device=resolve_device(a.device),
+            dtype=resolve_dtype(a.dtype),
         )
     except (NonFinite, ValueError, CompiledStepMismatch) as ex:
         return fail(str(ex))
@@ -172,8 +198,13 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(a, int):
         return a
     command = command_line(PROG, argv)
+    if a.cmd in ("train", "eval"):
+        try:
+            check_device_args(parser(), a)
+        except SystemExit as e:
+            return int(e.code or 0)
     if a.cmd == "plot":
         return plot(Path(a.folder), Path(a.output) if a.output else None, a.overwrite)
     if a.cmd == "eval":
-        return evaluate([Path(r) for r in a.runs], Path(a.out), a.overwrite, command, a.memory)
+        return evaluate([Path(r) for r in a.runs], Path(a.out), a.overwrite, command, a.memory, a.device, a.dtype)
     return train_command(a, command)

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
-from interp.cli.common import Parser, command_line, fail, parse, refuse_existing, stage_line
+from interp.cli.common import (
+    Parser,
+    add_device_args,
+    check_device_args,
+    command_line,
+    fail,
+    parse,
+    refuse_existing,
+    stage_line,
+)
 from interp.errors import InterpError
 from interp.files import write_outputs
 from interp.reports.html import assemble
@@ -34,7 +43,7 @@ def write(res: NLLRun, out: Path) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> Parser:
     ap = Parser(prog="python -m interp.nll", description=__doc__.split("\n")[0])
     ap.add_argument("--model", action="append", help="repeat for several models (default smollm2-135m)")
     ap.add_argument("--tokens", type=int, default=LongContextConfig.tokens)
@@ -52,11 +61,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also activation norms and attention distance by position (eager attention: slower)",
     )
+    add_device_args(ap)
     ap.add_argument("--overwrite", action="store_true")
     ap.add_argument("--quiet", action="store_true")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser()
     a = parse(ap, argv)
     if isinstance(a, int):
         return a
+    try:
+        check_device_args(ap, a)
+    except SystemExit as e:
+        return int(e.code or 0)
     if a.tokens < 16 or a.documents < 1 or a.chunk < 1:
         return fail("--tokens must be at least 16, --documents and --chunk positive")
     out = Path(a.out)
@@ -68,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=a.seed,
         sources=tuple(a.text) if a.text else LongContextConfig.sources,
     )
-    cfg = NLLRunConfig(tuple(a.model or NLLRunConfig.models), text, a.chunk, a.stats)
+    cfg = NLLRunConfig(tuple(a.model or NLLRunConfig.models), text, a.chunk, a.stats, a.device, a.dtype, a.n_devices)
     try:
         res = run(
             cfg,

@@ -11,7 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from interp.cli.common import Parser, command_line, digit_range, fail, parse, refuse_existing
+from interp.cli.common import (
+    Parser,
+    add_device_args,
+    check_device_args,
+    command_line,
+    digit_range,
+    fail,
+    parse,
+    refuse_existing,
+)
 from interp.errors import InterpError
 from interp.files import write_outputs
 from interp.models import task_defaults
@@ -40,7 +49,7 @@ def write(res: PatchRun, out: Path, threshold: float) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> Parser:
     ap = Parser(prog="python -m interp.patch", description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=PatchRunConfig.model)
     ap.add_argument("--task", default="add", choices=["add", "sub", "mul"])
@@ -55,16 +64,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--atp", action="store_true", help="also estimate every patch by attribution patching, against the exact grids"
     )
+    ap.add_argument(
+        "--atp-checks",
+        type=int,
+        default=0,
+        metavar="K",
+        help="with --atp: check the K cells it misses most (per grid) for attention saturation and cancellation",
+    )
+    add_device_args(ap)
     ap.add_argument("--rows", type=int, default=PatchConfig.rows_per_forward, help="batch rows per forward")
     ap.add_argument("--out", default=None, help="output folder (default runs/patch-MODEL-TASK)")
     ap.add_argument("--overwrite", action="store_true")
     ap.add_argument("--quiet", action="store_true")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser()
     a = parse(ap, argv)
     if isinstance(a, int):
         return a
     try:
-        if a.n < 1 or a.rows < 1 or a.shots < 0:
-            return fail("--n and --rows must be positive, --shots non-negative")
+        check_device_args(ap, a)
+    except SystemExit as e:
+        return int(e.code or 0)
+    try:
+        if a.n < 1 or a.rows < 1 or a.shots < 0 or a.atp_checks < 0:
+            return fail("--n and --rows must be positive, --shots and --atp-checks non-negative")
+        if a.atp_checks and not a.atp:
+            return fail("--atp-checks needs --atp")
         own = task_defaults(a.model)
         task = ArithmeticConfig(
             n=a.n,
@@ -79,12 +107,30 @@ def main(argv: list[str] | None = None) -> int:
     if (rc := refuse_existing(out, OUTPUTS, a.overwrite)) is not None:
         return rc
     patch = PatchConfig(per_position=not a.no_positions, rows_per_forward=a.rows)
-    cfg = PatchRunConfig(a.model, task, a.seed, patch, heads=a.heads, atp=a.atp)
+    cfg = PatchRunConfig(
+        a.model,
+        task,
+        a.seed,
+        patch,
+        heads=a.heads,
+        atp=a.atp,
+        device=a.device,
+        dtype=a.dtype,
+        n_devices=a.n_devices,
+        atp_checks=a.atp_checks,
+    )
     try:
         res = run(cfg, command_line("python -m interp.patch", argv), progress=False if a.quiet else None)
     except (InterpError, ValueError) as e:
         return fail(str(e))
-    m = res.meta
+    summary(res.meta)
+    write(res, out, a.threshold)
+    print(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
+    return 0
+
+
+def summary(m: dict) -> None:
+    """What the run found, printed: the top sublayers and heads, AtP's agreement and its checked misses."""
     print(
         f"{m['n_pairs']} pairs; mean logit difference clean {m['ld_clean']:.3f}, corrupted "
         f"{m['ld_corrupt']:.3f}; patching took {m['timings']['patch_s']:.1f} s"
@@ -97,6 +143,6 @@ def main(argv: list[str] | None = None) -> int:
     for grid, ag in (m.get("atp") or {}).items():
         print(f"attribution patching vs exact, {grid}: Spearman {ag['spearman']:.3f}, top-{ag['top_k']} overlap "
               f"{ag['top_k_overlap']:.2f}")  # fmt: skip
-    write(res, out, a.threshold)
-    print(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
-    return 0
+    for c in (m.get("atp_checks") or {}).get("cells", []):
+        print(f"  {c['site']}: exact {c['exact']:+.3f}, AtP {c['atp']:+.3f}, GradDrop {c['graddrop']:.3f}, "
+              f"frozen attention {c['frozen'][-1]:+.3f}: {c['diagnosis']}")  # fmt: skip

@@ -14,15 +14,27 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from interp.cli.common import Parser, command_line, digit_range, fail, parse, refuse_existing, stage_line
+from interp.causal import CausalConfig
+from interp.cli.common import (
+    Parser,
+    add_device_args,
+    check_device_args,
+    command_line,
+    digit_range,
+    fail,
+    parse,
+    refuse_existing,
+    stage_line,
+)
 from interp.errors import InterpError
 from interp.files import write_outputs
 from interp.models import config_layers, task_defaults
 from interp.names import SITES, parse_layers
 from interp.probes.sweep import SweepConfig
 from interp.reports.html import assemble
-from interp.reports.sections import probe_sections
-from interp.runs.probe import ProbeRun, ProbeRunConfig, csv_text, for_report, run, table
+from interp.reports.probe import probe_sections
+from interp.runs.probe import ProbeRun, ProbeRunConfig, for_report, run
+from interp.runs.probe_tables import csv_text, table
 from interp.tasks.arithmetic import ArithmeticConfig, to_dataset
 
 OUTPUTS = ("results.json", "results.csv", "heatmap.html", "problems")
@@ -62,6 +74,36 @@ def behaviour_line(b: dict) -> str:
         + ", ".join(f"{k}-digit {pct(v)}" for k, v in b["by_operand_digits"].items())
         + "; digit right by answer scale "
         + ", ".join(f"{k}: {pct(v)}" for k, v in b["by_scale"].items())
+    )
+
+
+def causal_lines(c) -> str:
+    """Per digit scale, the layer where ablating the probe subspace costs the model most beyond a random edit of
+    the same norm, and where steering flips its answer most often."""
+    drop, lines = c.ablation_drop(), ["causal tests (held-out problems; the control is a random edit of equal norm):"]
+    for k, t in enumerate(c.targets):
+        a, f = int(drop[:, k].argmax()), int(c.flip[:, k].argmax())
+        lines.append(
+            f"  {t}: model {c.model[k]:.2f} unedited; ablating the probe at layer {c.layers[a]}: "
+            f"{c.model_ablate[a, k]:.2f} (random {c.model_ablate_random[a, k]:.2f}); steering at layer "
+            f"{c.layers[f]} flips {c.flip[f, k]:.2f} to the target (random {c.flip_random[f, k]:.2f})"
+        )
+    return "\n".join(lines)
+
+
+def add_causal_args(ap: Parser) -> None:
+    """--causal and --steer: the causal tests of the probe directions (`interp.causal`)."""
+    ap.add_argument(
+        "--causal",
+        default=None,
+        metavar="LAYERS",
+        help="also ablate and steer along the resid_post probe directions at these layers ('all', '0,4,8', '10-20')",
+    )
+    ap.add_argument(
+        "--steer",
+        type=float,
+        default=CausalConfig.steer,
+        help="with --causal: how far toward the target digit's mean, within the probe subspace (1 = all the way)",
     )
 
 
@@ -109,6 +151,8 @@ def parser() -> Parser:
         default=ProbeRunConfig.behaviour_n,
         help="problems on which to decode the model's own answers (0 = skip)",
     )
+    add_causal_args(ap)
+    add_device_args(ap)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--out", default=None, help="output folder (default runs/probe-MODEL-TASK)")
     ap.add_argument("--overwrite", action="store_true", help="replace results already in --out")
@@ -130,11 +174,17 @@ def config(ap: Parser, a: argparse.Namespace) -> ProbeRunConfig:
         ap.error("--folds must be at least 2")
     if a.C <= 0 or a.batch_size < 1 or a.shots < 0:
         ap.error("--C and --batch-size must be positive and --shots non-negative")
+    if a.steer <= 0:
+        ap.error("--steer must be positive")
+    check_device_args(ap, a)
     try:  # a model folder may name its own prompt format (arith-toy: zero-padded operands)
         own = task_defaults(a.model)
-        parse_layers(a.layer, config_layers(a.model))
+        probed = parse_layers(a.layer, config_layers(a.model))
+        causal = parse_layers(a.causal, config_layers(a.model)) if a.causal else []
     except InterpError as e:
         ap.error(str(e))
+    if set(causal) - set(probed):
+        ap.error(f"--causal layer {sorted(set(causal) - set(probed))[0]} is not among the probed layers (--layer)")
     digits = a.digits or tuple(own.get("digits", (1, 4)))
     pad = a.pad if a.pad is not None else int(own.get("pad", 0))
     try:
@@ -150,6 +200,11 @@ def config(ap: Parser, a: argparse.Namespace) -> ProbeRunConfig:
         batch_size=a.batch_size,
         behaviour_n=max(a.behaviour_n, 0),
         sweep=SweepConfig(C=a.C, folds=a.folds, method=a.probe, seed=a.seed),
+        device=a.device,
+        dtype=a.dtype,
+        n_devices=a.n_devices,
+        causal_layers=a.causal,
+        causal=CausalConfig(steer=a.steer, C=a.C, seed=a.seed),
     )
 
 
@@ -176,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             print(table(res))
             if res.behaviour:
                 print(behaviour_line(res.behaviour))
+            if res.causal is not None:
+                print(causal_lines(res.causal))
         write(res, out_dir, a.order)
     except InterpError as e:
         return fail(str(e))

@@ -17,7 +17,8 @@ from interp.cli.common import Parser, fail, parse
 from interp.files import atomic_write_text
 from interp.reports.html import assemble
 from interp.reports.memory import memory_sections
-from interp.reports.sections import nll_sections, patch_sections, probe_sections, table
+from interp.reports.probe import probe_sections
+from interp.reports.sections import nll_sections, patch_sections, table
 from interp.runs.results import find_results, read_result
 
 SECTIONS: dict[str, Callable] = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from interp.cli.common import Parser, fail, parse
+from interp.cli.common import Parser, add_device_args, check_device_args, fail, parse
 from interp.files import atomic_write_text
 from interp.runs.reproduce import plan, run_step, state
 from interp.runs.reproduced import page
@@ -27,14 +27,20 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--full", action="store_true", help="the sizes the README quotes (NLL to 32K: over an hour)")
     g.add_argument("--smoke", action="store_true", help="the smallest size that draws every figure (tests)")
     ap.add_argument("--overwrite", action="store_true", help="replace the page and runs made by other commands")
+    add_device_args(ap, split=False)
     a = parse(ap, argv)
     if isinstance(a, int):
         return a
+    try:
+        check_device_args(ap, a)
+    except SystemExit as e:
+        return int(e.code or 0)
+    device = () if (a.device, a.dtype) == ("cpu", "float32") else ("--device", a.device, "--dtype", a.dtype)
     size = "full" if a.full else "smoke" if a.smoke else "default"
     root = Path(a.out)
     if root.exists() and not root.is_dir():
         return fail(f"{root} is a file, not a folder; choose another --out")
-    steps = plan(size)
+    steps = plan(size, device)
     # Refuse before any work: nothing is overwritten unasked.
     clash = [s.folder for s in steps if state(s, root) == "different"]
     if (root / PAGE).exists() and not a.overwrite:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from interp.arith_toy import ToyConfig, evaluate, save, train
-from interp.cli.common import Parser, command_line, fail, parse
+from interp.cli.common import Parser, add_device_args, check_device_args, command_line, fail, parse
+from interp.devices import resolve_device
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,18 +16,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layers", type=int, default=ToyConfig.n_layers)
     ap.add_argument("--d-model", type=int, default=ToyConfig.d_model)
     ap.add_argument("--seed", type=int, default=ToyConfig.seed)
+    add_device_args(ap, split=False)
     ap.add_argument("--overwrite", action="store_true")
     ap.add_argument("--quiet", action="store_true")
     a = parse(ap, argv)
     if isinstance(a, int):
         return a
+    try:
+        check_device_args(ap, a)
+    except SystemExit as e:
+        return int(e.code or 0)
+    if a.dtype != "float32":
+        return fail("--dtype: arith-toy trains in float32")
     out = Path(a.out)
     if out.exists() and not a.overwrite:
         return fail(f"{out} exists; use --overwrite or another --out")
     if a.steps < 1 or a.layers < 1 or a.d_model < 8 or a.d_model % ToyConfig.n_heads:
         return fail(f"--steps and --layers must be positive, --d-model a multiple of {ToyConfig.n_heads}")
     cfg = ToyConfig(steps=a.steps, n_layers=a.layers, d_model=a.d_model, d_mlp=4 * a.d_model, seed=a.seed)
-    model, log = train(cfg, progress=False if a.quiet else None)
+    model, log = train(cfg, progress=False if a.quiet else None, device=resolve_device(a.device))
     report = evaluate(model, cfg)
     save(model, cfg, log, report, out, command_line("python -m interp.toy", argv))
     print(

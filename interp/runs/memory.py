@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from interp.devices import resolve_device, resolve_dtype
 from interp.tasks.evaluate import eval_run
 from interp.tasks.memory import TASKS
-from interp.tasks.train import load
+from interp.tasks.persist import load
+from interp.tasks.setup import task_options, train_config
 from interp.versions import versions
 
 
@@ -42,13 +44,21 @@ class MemoryEval:
         return {"runs": runs, "arrays": self.arrays}
 
 
-def evaluate_runs(runs: list[Path], command: str = "", progress: bool = True, memory: int | None = None) -> MemoryEval:
+def evaluate_runs(
+    runs: list[Path],
+    command: str = "",
+    progress: bool = True,
+    memory: int | None = None,
+    device: str = "cpu",
+    dtype: str = "float32",
+) -> MemoryEval:
     meta, arrays = {"runs": [], "command": command, "versions": versions()}, {}
     for run in runs:
         model, info, _ = load(run, memory=memory)  # memory: an NTM's N at evaluation
+        model.to(resolve_device(device), resolve_dtype(dtype))
         cfg = info["config"]
         name = f"{cfg['model'].upper()} {cfg['task']}"
-        res, arr = eval_run(model, cfg["task"])
+        res, arr = eval_run(model, cfg["task"], task_options(train_config(cfg)))
         meta["runs"].append(
             {
                 "name": name,

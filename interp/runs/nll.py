@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from interp.builtins import cache_dir
 from interp.context_stats import ContextStats
+from interp.devices import resolve_dtype
 from interp.errors import InterpError
 from interp.longctx import BUCKETS, bucket_means, check_chunked, cumulative, power_law_fit, token_nll
 from interp.models import load_hf, resolve, tokenizer_adds_bos
@@ -26,6 +27,9 @@ class NLLRunConfig:
     text: LongContextConfig = field(default_factory=LongContextConfig)
     chunk: int = 1024  # query positions per forward
     stats: bool = False  # also activation statistics along the context (eager attention: slower)
+    device: str = "cpu"  # "cpu", "cuda", "cuda:1", "mps", "auto"
+    dtype: str = "float32"  # the model's; NLL is taken in float32 from its logits
+    n_devices: int | None = None  # split each model across this many CUDA devices (instead of `device`)
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,13 @@ def run_model(
     """NLL per document window; with `cfg.stats`, also activation statistics along the context.
     `on_stage(name, seconds)` is called when the model has loaded and when its windows are done."""
     t = time.perf_counter()
-    name, path, hf, tok = load_hf(name, attn_implementation="eager" if cfg.stats else "sdpa")
+    name, path, hf, tok = load_hf(
+        name,
+        resolve_dtype(cfg.dtype),
+        attn_implementation="eager" if cfg.stats else "sdpa",
+        device=cfg.device,
+        n_devices=cfg.n_devices,
+    )
     if on_stage:
         on_stage(f"load {name}", time.perf_counter() - t)
     n_ctx = int(getattr(hf.config, "max_position_embeddings", 0) or 0)
@@ -153,11 +163,11 @@ def run_model(
         win_ids = win.ids
     acc = ContextStats(hf.config.num_hidden_layers) if cfg.stats else None
     t0 = time.perf_counter()
-    check_chunked(hf, torch.as_tensor(win_ids[0])[None])
+    check_chunked(hf, torch.as_tensor(win_ids[0], device="cpu")[None])
     rows = []
     with acc.attach(hf) if acc else nullcontext():
         for row in tqdm(win_ids, desc=f"nll {name}", disable=None if progress is None else not progress):
-            rows.append(token_nll(hf, torch.as_tensor(row)[None], cfg.chunk)[0].numpy())
+            rows.append(token_nll(hf, torch.as_tensor(row, device="cpu")[None], cfg.chunk)[0].numpy())
     secs = time.perf_counter() - t0
     if on_stage:
         on_stage(f"nll {name} ({len(rows)} windows of {win_ids.shape[1]} tokens)", secs)

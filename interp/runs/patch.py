@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from interp.atp import agreement, attribution_patch
+from interp.atp import AtPResult, agreement, attribution_patch
+from interp.atp_checks import diagnose, graddrop, patch_path, site_label
 from interp.heads import run_head_patching
 from interp.models import load_model
 from interp.pairs import pair_tokens
-from interp.patching import PatchConfig
+from interp.patching import PatchConfig, Site
 from interp.sublayers import PatchResult, run_patching
 from interp.tasks.arithmetic import ArithmeticConfig, make_pairs
 from interp.versions import versions
@@ -44,6 +45,10 @@ class PatchRunConfig:
     patch: PatchConfig = field(default_factory=PatchConfig)
     heads: bool = False  # also patch each attention head (its z), per layer
     atp: bool = False  # also estimate every patch by attribution patching, compared with the exact grids
+    device: str = "cpu"  # "cpu", "cuda", "cuda:1", "mps", "auto"
+    dtype: str = "float32"
+    n_devices: int | None = None  # split the model across this many CUDA devices (instead of `device`)
+    atp_checks: int = 0  # with atp: the cells AtP misses most (this many per grid), checked for saturation/cancellation
 
 
 @dataclass(frozen=True)
@@ -72,20 +77,24 @@ class PatchRun:
             "ld_corrupt": self.result.ld_corrupt,
             "heads": self.meta.get("heads"),
             "atp": self.meta.get("atp"),
+            "atp_checks": self.meta.get("atp_checks"),
         } | self.arrays()
 
     @classmethod
     def from_files(cls, meta: dict, arrays: dict) -> PatchRun:
         task = ArithmeticConfig(**(meta["task"] | {"digits": tuple(meta["task"]["digits"])}))
         patch = PatchConfig(**(meta["config"] | {"sites": tuple(meta["config"]["sites"])}))
-        cfg = PatchRunConfig(meta["model"], task, meta["seed"], patch, "heads" in meta, "atp" in meta)
+        checks = len(meta.get("atp_checks", {}).get("cells", [])) // (2 if "heads" in meta else 1)
+        cfg = PatchRunConfig(
+            meta["model"], task, meta["seed"], patch, heads="heads" in meta, atp="atp" in meta, atp_checks=checks
+        )
         extra = {k: v for k, v in arrays.items() if k.startswith(("head_", "atp_"))}
         return cls(cfg, PatchResult.from_arrays(meta, arrays), {k: v for k, v in meta.items() if k != "effect"}, extra)
 
 
 def run(cfg: PatchRunConfig, command: str = "", progress: bool | None = None) -> PatchRun:
     t = time.perf_counter()
-    model = load_model(cfg.model)
+    model = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, n_devices=cfg.n_devices)
     load_s = time.perf_counter() - t
     pairs = make_pairs(cfg.task, cfg.seed)
     batch, kept = pair_tokens(model, pairs)
@@ -134,4 +143,42 @@ def methods(model, batch: dict, res: PatchResult, cfg: PatchRunConfig, progress)
             meta["atp"]["positions"] = agreement(res.effect_pos, np.stack([atp.estimate[s] for s in res.sites]))
         if heads is not None:
             meta["atp"]["heads"] = agreement(heads.effect, atp.layer("z"))
+        if cfg.atp_checks:
+            t = time.perf_counter()
+            meta["atp_checks"] = atp_checks(model, batch, res, heads, atp, cfg.atp_checks)
+            timings["atp_checks_s"] = time.perf_counter() - t
     return arrays, meta | {"timings": timings}
+
+
+def atp_checks(model, batch: dict, res: PatchResult, heads, atp: AtPResult, k: int) -> dict:
+    """The k sublayers (and k heads) whose AtP estimate misses the exact effect most, each with its exact
+    effect along the patching path (and with attention patterns frozen), GradDrop and a diagnosis."""
+    est = np.stack([atp.layer(s) for s in res.sites])
+    miss = np.abs(est - res.effect)
+    cells = [
+        (Site(res.sites[int(i // res.n_layers)], int(i % res.n_layers)), res.effect.flat[i], est.flat[i])
+        for i in np.argsort(-np.nan_to_num(miss, nan=-1), axis=None)[:k]
+    ]
+    if heads is not None:
+        H = heads.effect.shape[1]
+        miss = np.abs(atp.layer("z") - heads.effect)
+        for i in np.argsort(-np.nan_to_num(miss, nan=-1), axis=None)[:k]:
+            cells.append((Site("z", int(i // H), None, int(i % H)), heads.effect.flat[i], atp.layer("z").flat[i]))
+    sites = [c[0] for c in cells]
+    ts = [float(v) for v in np.linspace(0, 1, 11)]
+    curve = patch_path(model, **batch, sites=sites, ts=ts)
+    frozen = patch_path(model, **batch, sites=sites, ts=ts, freeze_patterns=True)
+    gd = graddrop(model, **batch, sites=sites)
+    rows = [
+        {
+            "site": site_label(s),
+            "exact": float(e),
+            "atp": float(a),
+            "graddrop": float(g),
+            "curve": c.tolist(),
+            "frozen": f.tolist(),
+            "diagnosis": diagnose(float(e), float(a), c, f, float(g), ts),
+        }
+        for (s, e, a), c, f, g in zip(cells, curve, frozen, gd, strict=True)
+    ]
+    return {"t": ts, "cells": rows}

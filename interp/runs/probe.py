@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -14,13 +12,18 @@ from jaxtyping import Float
 from interp.behaviour import arithmetic_accuracy, greedy_continuations
 from interp.builtins import DEFAULT_MODEL
 from interp.capture import capture
+from interp.causal import CausalConfig, CausalResult, causal_probe_tests
+from interp.devices import model_device
+from interp.errors import InterpError
 from interp.lens import digit_token_ids, logit_lens
 from interp.models import ModelInfo, load_model, model_info
 from interp.names import n_layers, parse_layers
-from interp.probes.sweep import ProbeResults, SweepConfig, difference_controls, sweep
+from interp.probes.sweep import ProbeResults, SweepConfig, difference_controls, reference_check, split, sweep
+from interp.selfcheck import SelfCheckError
 from interp.stages import Stages
 from interp.tasks.arithmetic import ArithmeticConfig, Problems, make_arithmetic, probe_texts, read_positions
-from interp.versions import versions
+from interp.tokens import tokenize
+from interp.versions import describe, versions
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,11 @@ class ProbeRunConfig:
     seed: int = 0  # problems, folds and control tasks all derive from it
     batch_size: int = 32
     behaviour_n: int = 64  # decode the model's own answers (greedy) for this many problems
+    device: str = "cpu"  # "cpu", "cuda", "cuda:1", "mps", "auto": the model and the batched probe solver
+    dtype: str = "float32"  # the model's; activations are captured and probed in float32
+    n_devices: int | None = None  # split the model across this many CUDA devices (instead of `device`)
+    causal_layers: str | None = None  # ablate and steer along resid_post probe directions at these layers
+    causal: CausalConfig = field(default_factory=CausalConfig)
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,7 @@ class ProbeRun:
     problems: Problems = field(repr=False)
     acts: dict[str, torch.Tensor] | None = field(default=None, repr=False)
     command: str = ""
+    causal: CausalResult | None = None
 
     def to_json(self) -> dict:
         return {
@@ -62,7 +71,7 @@ class ProbeRun:
             "timings": self.timings,
             "versions": self.versions,
             "command": self.command,
-        }
+        } | ({"causal": self.causal.to_json()} if self.causal is not None else {})
 
 
 def probe_inputs(problems: Problems) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -95,6 +104,18 @@ def behaviour(model, problems: Problems, cfg: ProbeRunConfig, progress: bool | N
     return out
 
 
+def check_probe_solver(acts, labels, controls, cfg: SweepConfig, strata, device) -> None:
+    """The batched solver against scikit-learn on one cell before the sweep trusts it (`interp.selfcheck`):
+    its contract is to agree within one held-out problem on every cell."""
+    (digit, control), total = reference_check(acts, labels, controls, cfg, strata, device)
+    if max(digit, control) > 1:
+        raise SelfCheckError(
+            f"batched probe fit: {digit} (digit) and {control} (control) of {total} held-out predictions differ "
+            f"from scikit-learn's on the first site's last layer, where at most 1 may; refusing to go on "
+            f"({describe()})"
+        )
+
+
 def run(
     cfg: ProbeRunConfig,
     command: str = "",
@@ -107,7 +128,7 @@ def run(
     with times("prompts"):
         problems = make_arithmetic(cfg.task, cfg.seed)
     with times("load"):
-        model = load_model(cfg.model)
+        model = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, n_devices=cfg.n_devices)
     layers = parse_layers(cfg.layers, n_layers(model))
     info = model_info(model)
     with times("capture"):
@@ -130,8 +151,17 @@ def run(
         with times("behaviour"):
             beh = behaviour(model, problems, cfg, progress)
     probed = {s: acts[s] for s in cfg.sites}
+    if cfg.sweep.method == "torch":
+        with times("probe_check"):
+            check_probe_solver(probed, labels, controls, cfg.sweep, strata, model_device(model))
     with times("probe_fit"):
-        res = sweep(probed, labels, controls, layers, cfg.sweep, strata=strata, progress=progress)
+        res = sweep(
+            probed, labels, controls, layers, cfg.sweep, strata=strata, progress=progress, device=model_device(model)
+        )
+    causal = None
+    if cfg.causal_layers:
+        with times("causal"):
+            causal = causal_tests(model, problems, pos, labels, strata, acts["resid_post"], layers, cfg, progress)
     return ProbeRun(
         cfg,
         info,
@@ -144,86 +174,35 @@ def run(
         problems,
         probed if keep_acts else None,
         command,
+        causal,
     )
 
 
-def table(run: ProbeRun) -> str:
-    """Plain text: held-out probe accuracy per layer for each (site, digit scale), the logit lens beside
-    them, and the baselines every cell is read against."""
-    res = run.probes
-    acc, T = res.mean(), len(res.targets)
-    head = ["layer"] + [f"{s[:8]}:{k + 1}" for s in res.sites for k in range(T)] + [f"lens:{k + 1}" for k in range(T)]
-    rows = [head]
-    for li, layer in enumerate(res.layers):
-        rows.append(
-            [str(layer)]
-            + [f"{acc[si, li, k]:.2f}" for si in range(len(res.sites)) for k in range(T)]
-            + [f"{run.lens[li, k]:.2f}" for k in range(T)]
-        )
-    for name, values in (("majority", res.majority), ("control", res.control_majority), ("chance", res.chance)):
-        rows.append([name] + [f"{v:.2f}" for _ in res.sites for v in values] + ["" for _ in range(T)])
-    w = max(len(c) for r in rows for c in r)
-    text = "\n".join(" ".join(c.rjust(w) for c in r) for r in rows)
-    best = res.above_majority()
-    peaks = ", ".join(
-        f"{k + 1}: {best[:, :, k].max():+.2f} ({res.sites[int(best[:, :, k].max(1).argmax())]} "
-        f"layer {res.layers[int(best[:, :, k].max(0).argmax())]})"
-        for k in range(T)
+def causal_tests(model, problems, pos, labels, strata, resid, layers, cfg: ProbeRunConfig, progress) -> CausalResult:
+    """Ablate and steer along the resid_post probes of `cfg.causal_layers` (which the run must have captured);
+    probes fitted on fold 0's training problems, measured on its held-out ones."""
+    wanted = parse_layers(cfg.causal_layers, n_layers(model))
+    missing = [layer for layer in wanted if layer not in layers]
+    if missing:
+        raise InterpError(f"--causal layer {missing[0]} is not among the probed layers ({cfg.layers})")
+    train, test = split(strata, cfg.sweep.folds, cfg.sweep.seed)[0]
+    return causal_probe_tests(
+        model,
+        tokenize(model, probe_texts(problems)).ids,
+        np.asarray(pos),
+        labels,
+        resid[:, [layers.index(layer) for layer in wanted]],
+        wanted,
+        train,
+        test,
+        digit_token_ids(model.tokenizer),
+        cfg.causal,
+        progress,
     )
-    return (
-        f"{text}\ncolumns SITE:k = digit scale k (1 = ones), read at {run.config.task.read_at}; rows: layers, "
-        f"then each scale's majority baseline, control-task majority and chance\n"
-        f"best accuracy above majority by scale: {peaks}"
-    )
-
-
-def csv_text(run: ProbeRun) -> str:
-    res = run.probes
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(
-        [
-            "site",
-            "layer",
-            "target",
-            "n",
-            "accuracy",
-            "ci95",
-            "majority",
-            "chance",
-            "above_majority",
-            "control",
-            "control_majority",
-            "selectivity",
-            "lens",
-        ]
-    )
-    acc, ci, ctl, above, sel = res.mean(), res.ci95(), res.mean("control"), res.above_majority(), res.selectivity()
-    for si, s in enumerate(res.sites):
-        for li, layer in enumerate(res.layers):
-            for k, t in enumerate(res.targets):
-                w.writerow(
-                    [
-                        s,
-                        layer,
-                        t,
-                        int(res.n[k]),
-                        f"{acc[si, li, k]:.4f}",
-                        f"{ci[si, li, k]:.4f}",
-                        f"{res.majority[k]:.4f}",
-                        f"{res.chance[k]:.4f}",
-                        f"{above[si, li, k]:.4f}",
-                        f"{ctl[si, li, k]:.4f}",
-                        f"{res.control_majority[k]:.4f}",
-                        f"{sel[si, li, k]:.4f}",
-                        f"{run.lens[li, k]:.4f}",
-                    ]
-                )
-    return buf.getvalue()
 
 
 def for_report(out: dict) -> dict:
-    """Plain data for `interp.reports.sections.probe_sections`, from `ProbeRun.to_json()` or results.json."""
+    """Plain data for `interp.reports.probe.probe_sections`, from `ProbeRun.to_json()` or results.json."""
     res = ProbeResults.from_json(out["probes"])
     return {
         "name": out["model"]["name"],
@@ -241,4 +220,5 @@ def for_report(out: dict) -> dict:
         "order": out.get("order", "place"),
         "config": out["config"],
         "behaviour": out.get("behaviour"),
+        "causal": out.get("causal"),
     }

@@ -14,7 +14,7 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Literal
@@ -47,16 +47,17 @@ def checkpoints() -> Path:
     return Path(str(files("interp.tasks") / "checkpoints"))
 
 
-def plan(size: str) -> list[Step]:
+def plan(size: str, device: tuple[str, ...] = ()) -> list[Step]:
     """The five steps at one size: `default` stays under 20 minutes on 2 CPU cores with a converted
-    model cache; `full` runs the sizes the README quotes; `smoke` is the smallest that draws every figure."""
+    model cache; `full` runs the sizes the README quotes; `smoke` is the smallest that draws every figure.
+    `device`: arguments every step gets (`--device cuda --dtype bfloat16`); none means each one's default."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
     ck = checkpoints()
     nll = {"smoke": ("256", "1"), "default": ("8192", "1"), "full": ("32768", "4")}[size]
     patch = {"smoke": ("--n", "8", "--no-positions"), "default": ("--n", "100", "--no-positions"), "full": ()}[size]
     probe = ("--n", "60", "--layer", "20-23", "--behaviour-n", "4") if size == "smoke" else ("--layer", "all")
-    return [
+    steps = [
         Step("000", "Dynamic N-grams", "000-ngrams", "interp.memory",
              ("eval", str(ck / "ngrams-ntm"), str(ck / "ngrams-lstm")), "memory", "memory.json"),
         Step("001", "Repeat copy", "001-repeat-copy", "interp.memory",
@@ -68,6 +69,7 @@ def plan(size: str) -> list[Step]:
              ("--model", "smollm2-135m", "--task", "add", "--digits", "2", *patch), "patch", "patch.json"),
         Step("004", "Accuracy Breakdown", "004-probe", "interp.probe", probe, "probe", "results.json"),
     ]  # fmt: skip
+    return [replace(s, args=(*s.args, *device)) for s in steps]
 
 
 def same_command(a: str, b: str) -> bool:

@@ -102,3 +102,28 @@ def test_broken_cache_stops_nll_cli(dropped_cache, tiny_dir, tmp_path, capsys):
     )
     assert "chunked NLL" in _one_line(capsys)
     assert not out.exists()
+
+
+def test_broken_probe_solver_stops_probe_cli(monkeypatch, tiny_dir, tmp_path, capsys):
+    """A batched solver that stops after one iteration disagrees with scikit-learn: the run refuses."""
+    import interp.probes.sweep as sweep_module
+
+    real = sweep_module.fit_batched
+    monkeypatch.setattr(sweep_module, "fit_batched", lambda *a, **k: real(*a, **{**k, "max_iter": 1}))
+    from interp.cli.probe import main
+
+    out = tmp_path / "probe"
+    argv = ["--model", str(tiny_dir), "--n", "60", "--folds", "2", "--behaviour-n", "0", "--out", str(out), "--quiet"]
+    assert main(argv) == 2
+    assert "batched probe fit" in _one_line(capsys)
+    assert not out.exists()
+
+
+def test_broken_cache_stops_causal_tests(dropped_cache, tiny_model):
+    from interp.causal import digit_logits_under_edits
+    from interp.lens import digit_token_ids
+    from interp.tokens import tokenize
+
+    ids = tokenize(tiny_model, ["12+35=47\n3+4=7"]).ids[0]
+    with pytest.raises(SelfCheckError, match="cache"):
+        digit_logits_under_edits(tiny_model, ids, 9, [], digit_token_ids(tiny_model.tokenizer))

@@ -3,7 +3,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from interp.tasks.train import TrainConfig, evaluate, load, train
+from interp.tasks.persist import load
+from interp.tasks.setup import TrainConfig
+from interp.tasks.train import evaluate, train
 
 
 def _cfg(**kw):

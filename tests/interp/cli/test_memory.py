@@ -7,7 +7,9 @@ import torch
 
 from interp.cli import memory as cli
 from interp.tasks.memory import TASKS, RepeatCopyConfig, make_repeat_copy
-from interp.tasks.train import TrainConfig, load, train
+from interp.tasks.persist import load
+from interp.tasks.setup import TrainConfig
+from interp.tasks.train import train
 
 
 def _cfg(**kw):

@@ -44,3 +44,19 @@ def test_heads_and_attribution_patching_are_saved_drawn_and_read_back(tiny_dir, 
     assert (out / "patch.html").read_text().count('class="plotly-graph-div"') == figs
     page, warnings, n = build(tmp_path / "runs")
     assert warnings == [] and n == 1 and page.count('class="plotly-graph-div"') == figs
+
+
+def test_atp_checks_are_saved_printed_and_drawn(tiny_dir, tmp_path, capsys):
+    out = tmp_path / "c"
+    base = ["--model", str(tiny_dir), "--n", "5", "--shots", "2", "--no-positions", "--out", str(out)]
+    assert main(base + ["--atp-checks", "2"]) == 2 and "--atp-checks needs --atp" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(base + ["--heads", "--atp", "--atp-checks", "2", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    meta = json.loads((out / "patch.json").read_text())
+    cells = meta["atp_checks"]["cells"]
+    assert len(cells) == 4 and len(meta["atp_checks"]["t"]) == 11  # 2 sublayers, 2 heads
+    assert all(c["diagnosis"] in ("fits", "saturation", "cancellation", "both", "neither") for c in cells)
+    assert all(c["site"] in printed for c in cells)
+    page = (out / "patch.html").read_text()
+    assert "Exact effect along the patching path" in page and "GradDrop" in page

@@ -70,6 +70,9 @@ def test_refuses_to_overwrite(run_dir, tiny_dir, capsys):
         (["--task", "div"], "invalid choice"),
         (["--layer", "1,,3"], "empty item"),
         (["--layer", "0-x"], "cannot read layers"),
+        (["--causal", "5"], "out of range"),
+        (["--layer", "1", "--causal", "0"], "not among the probed layers"),
+        (["--causal", "all", "--steer", "0"], "--steer must be positive"),
     ],
 )
 def test_bad_arguments_one_line_exit_2(args, msg, tiny_dir, tmp_path, capsys):
@@ -119,3 +122,15 @@ def test_a_log_gets_one_line_per_stage(tiny_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     for stage in ("load", "capture", "lens", "behaviour", "probe_fit"):
         assert f"\n{stage}: " in "\n" + err
+
+
+def test_causal_tests_are_saved_and_drawn(tiny_dir, tmp_path, capsys):
+    out = tmp_path / "c"
+    argv = ["--model", str(tiny_dir), "--n", "60", "--behaviour-n", "0", "--causal", "all", "--out", str(out)]
+    assert main(argv) == 0
+    assert "causal tests (held-out problems" in capsys.readouterr().out
+    c = json.loads((out / "results.json").read_text())["causal"]
+    assert c["layers"] == [0, 1] and len(c["flip"]) == 2 and len(c["flip"][0]) == 4
+    assert sum(c["n"]) > 0 and c["config"]["steer"] == 1.0
+    page = (out / "heatmap.html").read_text()
+    assert "Causal tests of the probe directions" in page and "Ablating the probe subspace" in page

@@ -79,7 +79,7 @@ def test_fast_step_on_a_trained_model_is_within_rounding_of_the_plain_one():
     agree to 1e-4 of the logits' scale (about 2e-4 absolute here), not bit for bit."""
     from pathlib import Path
 
-    from interp.tasks.train import load
+    from interp.tasks.persist import load
 
     model = load(Path(__file__).parents[3] / "tasks" / "checkpoints" / "copy-ntm")[0]
     seq = make_copy(CopyConfig(n=8, length=20), 3)

@@ -1,0 +1,92 @@
+"""How a memory-task run is set up: its config, the model it builds, its optimizer and gradient clipping."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from interp.tasks.memory import dims
+from interp.tasks.models.lstm import HookedLSTM, LSTMConfig
+from interp.tasks.models.ntm import NTM, NTMConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    task: str = "copy"
+    model: str = "ntm"
+    steps: int = 4000  # batches
+    batch: int = 32
+    lr: float = 1e-3  # Adam, as Collier & Beel
+    clip: float = 10.0  # gradient norm
+    seed: int = 0
+    ckpt_every: int = 250
+    eval_every: int = 250
+    d_hidden: int | None = None  # default: 100 (NTM controller), 256 (LSTM)
+    n_layers: int = 3  # LSTM only
+    N: int = 128
+    M: int = 20
+    max_len: int | None = None  # shorter training sequences than the paper's (copy, repeat copy)
+    init_from: str | None = None  # warm start from another run's checkpoint (see `warm_start`)
+    controller: str = "lstm"  # NTM controller: "lstm" or "ff" (feedforward, as in the paper's tables)
+    ctrl_clip: float | None = None  # clip the NTM controller's outputs to +-this (Collier & Beel: 20)
+    optimizer: str = "adam"  # "adam", or "rmsprop" (the paper's: momentum 0.9, gradients clipped elementwise)
+    memory_sizes: tuple[int, ...] | None = None  # NTM: memory locations per batch, drawn from these
+    count: str | None = None  # repeat copy: how the count is fed ("scalar" or "unary", see RepeatCopyConfig)
+
+
+def train_config(d: dict) -> TrainConfig:
+    """A run.json config back as a TrainConfig (JSON has lists where the config has tuples)."""
+    return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def build(cfg: TrainConfig):
+    d_in, d_out = dims(cfg.task)
+    if cfg.model == "ntm":
+        return NTM(
+            NTMConfig(
+                d_in,
+                d_out,
+                controller=cfg.controller,
+                d_hidden=cfg.d_hidden or 100,
+                N=cfg.N,
+                M=cfg.M,
+                clip=cfg.ctrl_clip,
+            )
+        )
+    if cfg.model == "lstm":
+        return HookedLSTM(LSTMConfig(d_in, d_out, d_hidden=cfg.d_hidden or 256, n_layers=cfg.n_layers))
+    raise ValueError(f"unknown model {cfg.model!r}: choose ntm or lstm")
+
+
+def make_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "rmsprop":  # Graves et al. 2014, sec. 4: RMSProp with momentum 0.9
+        return torch.optim.RMSprop(model.parameters(), lr=cfg.lr, momentum=0.9)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}: choose adam or rmsprop")
+
+
+def clip_gradients(model, cfg: TrainConfig) -> torch.Tensor:
+    """Elementwise to +-clip for RMSProp (as the paper), by global norm for Adam; returns the norm before."""
+    if cfg.optimizer == "rmsprop":
+        norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
+        torch.nn.utils.clip_grad_value_(model.parameters(), cfg.clip)
+        return norm
+    return torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+
+
+def device_of(model) -> torch.device:
+    """Where a model's inputs go (any callable without parameters: the CPU)."""
+    params = model.parameters() if isinstance(model, torch.nn.Module) else iter(())
+    return next(params, torch.empty(0, device="cpu")).device
+
+
+def dtype_of(model) -> torch.dtype:
+    params = model.parameters() if isinstance(model, torch.nn.Module) else iter(())
+    return next(params, torch.empty(0, device="cpu")).dtype
+
+
+def task_options(cfg: TrainConfig) -> dict:
+    """Generator settings a run was trained with that evaluation must keep (the count encoding)."""
+    return {"count": cfg.count} if cfg.count else {}
