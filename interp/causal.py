@@ -33,6 +33,8 @@ from interp.devices import HOST, model_device
 from interp.kv import PrefixCache
 from interp.lens import logit_lens
 from interp.probes.batched import fit_batched
+from interp.reports.html import notebook
+from interp.reports.probe import causal_section
 from interp.selfcheck import agree
 
 CONDITIONS = ("ablate", "ablate_random", "steer", "steer_random")
@@ -65,6 +67,9 @@ class CausalResult:
     flip_random: Float[np.ndarray, "layer scale"]
     probe_flip: Float[np.ndarray, "layer scale"]  # steering: the probe's prediction becomes the target
     config: dict = field(default_factory=dict)
+
+    def _repr_html_(self) -> str:
+        return notebook([causal_section(self.to_json(), "causal tests")])
 
     def ablation_drop(self) -> Float[np.ndarray, "layer scale"]:
         """Accuracy lost to ablating the probe subspace, minus that lost to a random edit of the same norm."""

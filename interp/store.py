@@ -4,6 +4,10 @@ Each shard is a safetensors file written under a temporary name and renamed
 into place, so an interrupted run never leaves a half-written shard that reads
 as valid. Re-running the same capture into the same folder resumes: finished
 shards are kept, the rest are computed.
+
+Under `torch.distributed` (e.g. `torchrun --nproc-per-node N -m interp capture ...`), rank r captures
+shards r, r + N, r + 2N, ... into the same folder; rank 0 alone prepares the folder (and clears a killed
+run's partial files) before the others start. The folder is the same as a single process would write.
 """
 
 from __future__ import annotations
@@ -64,22 +68,15 @@ def capture_to_disk(
     if n == 0:
         raise InterpError("inputs are empty")
     out = Path(out_dir)
-    meta: dict[str, Any] = {
-        "n": n,
-        "shard_size": shard_size,
-        "names": list(names) if names is not None else None,
-        "sites": list(sites) if sites is not None else None,
-        "layers": layers if isinstance(layers, (str, int)) else list(layers),
-        "positions": positions if isinstance(positions, str) else repr(positions),
-        "dtype": str(dtype),
-        "model": getattr(getattr(model, "interp_info", None), "name", type(model).__name__),
-    }
-    _check_folder(out, meta)
+    meta = _meta(model, n, shard_size, names, sites, layers, positions, dtype)
+    rank, world = process_group()
+    if world == 1:
+        _check_folder(out, meta)
+    else:
+        _prepare_together(out, meta, rank)
 
-    starts = range(0, n, shard_size)
-    for k, start in enumerate(
-        tqdm(starts, desc="shards", unit="shard", disable=None if progress is None else not progress)
-    ):
+    starts = list(enumerate(range(0, n, shard_size)))[rank::world]
+    for k, start in tqdm(starts, desc="shards", unit="shard", disable=None if progress is None else not progress):
         path = out / f"shard-{k:05d}.safetensors"
         if path.exists():
             continue  # finished by an earlier run
@@ -98,7 +95,47 @@ def capture_to_disk(
             progress=False,
         )
         _write_shard(out, meta, path, acts)
+    if world > 1:
+        torch.distributed.barrier()  # every rank's shards are in place before anyone reads the store
     return ActivationStore(out)
+
+
+def _meta(model, n, shard_size, names, sites, layers, positions, dtype) -> dict[str, Any]:
+    """What identifies a capture: a folder holding another one is refused, the same one resumes."""
+    return {
+        "n": n,
+        "shard_size": shard_size,
+        "names": list(names) if names is not None else None,
+        "sites": list(sites) if sites is not None else None,
+        "layers": layers if isinstance(layers, (str, int)) else list(layers),
+        "positions": positions if isinstance(positions, str) else repr(positions),
+        "dtype": str(dtype),
+        "model": getattr(getattr(model, "interp_info", None), "name", type(model).__name__),
+    }
+
+
+def process_group() -> tuple[int, int]:
+    """(rank, world size) of the initialised `torch.distributed` group, or (0, 1) without one."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _prepare_together(out: Path, meta: dict, rank: int) -> None:
+    """Rank 0 checks and prepares the folder, then every rank learns the outcome (an error is raised by all)."""
+    msg = [None]
+    if rank == 0:
+        try:
+            _check_folder(out, meta)
+            out.mkdir(parents=True, exist_ok=True)
+            if not (out / _META).exists():
+                atomic_write_text(out / _META, json.dumps(meta, indent=1))
+        except InterpError as e:
+            msg = [str(e)]
+    torch.distributed.broadcast_object_list(msg, src=0)
+    if msg[0] is not None:
+        raise InterpError(msg[0])
 
 
 def _write_shard(out: Path, meta: dict, path: Path, acts: dict[str, Tensor]) -> None:

@@ -12,6 +12,8 @@ import torch
 from jaxtyping import Float
 
 from interp.patching import PatchConfig, Patcher, Site
+from interp.reports.figures import sublayer_grid
+from interp.reports.html import notebook
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,11 @@ class PatchResult:
         "act_norm",
         "act_mean_abs",
     )
+
+    def _repr_html_(self) -> str:
+        """Jupyter draws the grid: MLP above ATT in execution order, cells at 0.1 or more outlined."""
+        title = f"Activation patching, normalised effect ({self.n_pairs} pairs)"
+        return notebook([(title, [sublayer_grid(self.effect, self.sites, threshold=0.1, title=title)])])
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays that were computed, by name (what patch.npz holds)."""

@@ -26,6 +26,8 @@ from tqdm.auto import tqdm
 
 from interp.probes.batched import fit_batched
 from interp.probes.linear import LinearProbe
+from interp.reports.figures import digit_scale_heatmap
+from interp.reports.html import notebook
 
 ARRAYS = ("accuracy", "control", "majority", "control_majority", "chance", "n")
 
@@ -74,6 +76,21 @@ class ProbeResults:
 
     def to_json(self) -> dict:
         return asdict(self) | {k: np.asarray(getattr(self, k)).tolist() for k in ARRAYS}
+
+    def _repr_html_(self) -> str:
+        """Jupyter draws held-out accuracy and selectivity per site, layer x digit scale."""
+        figs = [
+            fig
+            for si, site in enumerate(self.sites)
+            for fig in (
+                digit_scale_heatmap(self.mean()[si].T, self.layers, ci=self.ci95()[si].T, title=f"{site}: accuracy"),
+                digit_scale_heatmap(
+                    self.selectivity()[si].T, self.layers, diverging=True, colorbar="selectivity",
+                    title=f"{site}: selectivity",
+                ),
+            )
+        ]  # fmt: skip
+        return notebook([("Digit-scale probes", figs)])
 
     @classmethod
     def from_json(cls, d: dict) -> ProbeResults:

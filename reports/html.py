@@ -31,3 +31,22 @@ def assemble(sections: Sequence[Section], title: str, header: str = "") -> str:
                 parts.append(item)
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+_plotly_in_notebook = False  # plotly.js goes into the first figure a notebook shows, and only that one
+
+
+def notebook(sections: Sequence[Section]) -> str:
+    """An HTML fragment for Jupyter's `_repr_html_`: the sections' figures and text, offline. plotly.js (about
+    4 MB) is embedded with the first figure this process shows and referenced after that."""
+    global _plotly_in_notebook
+    parts = []
+    for name, items in sections:
+        parts.append(f"<h3>{_html.escape(name)}</h3>")
+        for item in items:
+            if isinstance(item, go.Figure):
+                parts.append(item.to_html(full_html=False, include_plotlyjs=not _plotly_in_notebook))
+                _plotly_in_notebook = True
+            else:
+                parts.append(item)
+    return "\n".join(parts)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import shutil
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -14,6 +16,7 @@ from interp.devices import DEVICE_HELP, DTYPES, resolve_device, resolve_dtype
 from interp.errors import InterpError
 from interp.files import existing_outputs
 from interp.offline import go_offline
+from interp.reports.static import STATIC, StaticExportUnavailable, page_figures, parse_formats, write_static
 
 
 class Parser(argparse.ArgumentParser):
@@ -61,6 +64,50 @@ def check_device_args(ap: Parser, a: argparse.Namespace) -> None:
         resolve_dtype(a.dtype)
     except InterpError as e:
         ap.error(str(e))
+
+
+def outputs(formats: Sequence[str], names: Sequence[str] = ()) -> tuple[str, ...]:
+    """A command's outputs, with figures/ when static formats are asked for (so it is never replaced unasked)."""
+    return (*names, "figures") if any(f in STATIC for f in formats) else tuple(names)
+
+
+def add_format_arg(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument(
+        "--format",
+        default="html",
+        help="html, png, svg, pdf, comma-separated: the HTML page always, static figures in OUT/figures/",
+    )
+
+
+def check_formats(ap: Parser, a: argparse.Namespace) -> tuple[str, ...]:
+    try:
+        return parse_formats(a.format)
+    except ValueError as e:
+        ap.error(f"--format: {e}")
+
+
+def write_figures(sections, out_dir: Path, formats: Sequence[str]) -> None:
+    """Static copies of a page's figures in OUT/figures/, written to a scratch folder and renamed into place.
+    Where kaleido or Chromium is missing, one line says how to get them; the HTML page stands either way."""
+    if not any(f in STATIC for f in formats):
+        return
+    tmp = out_dir / ".figures.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        written = write_static(page_figures(sections), tmp, formats)
+    except StaticExportUnavailable as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        print(f"note: the HTML page is written; {e}", file=sys.stderr)
+        return
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    dest = out_dir / "figures"
+    if dest.is_dir():
+        shutil.rmtree(dest)
+    if tmp.exists():
+        os.replace(tmp, dest)
+    print(f"wrote {len(written)} static figures to {dest} ({', '.join(f for f in formats if f in STATIC)})")
 
 
 def digit_range(text: str) -> tuple[int, int]:

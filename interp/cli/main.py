@@ -9,6 +9,7 @@ COMMANDS = {
     "probe": "digit-scale probes by layer (the main job)",
     "patch": "which sublayers matter: activation patching",
     "nll": "NLL by token position on long documents",
+    "capture": "activations to disk in shards (torchrun: one share per process)",
     "report": "one HTML page from every result under a folder",
     "memory": "train and evaluate NTM and LSTM models on the memory tasks",
     "toy": "train the arith-toy adder",

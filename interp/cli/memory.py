@@ -13,7 +13,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from interp.cli.common import Parser, add_device_args, check_device_args, command_line, fail, parse, refuse_existing
+from interp.cli.common import (
+    Parser,
+    add_device_args,
+    add_format_arg,
+    check_device_args,
+    check_formats,
+    command_line,
+    fail,
+    outputs,
+    parse,
+    refuse_existing,
+    write_figures,
+)
 from interp.devices import resolve_device, resolve_dtype
 from interp.files import atomic_write_text, write_outputs
 from interp.reports.html import assemble
@@ -84,25 +96,30 @@ def parser() -> Parser:
         help="NTM memory locations at evaluation (default: as trained; no weight depends on N)",
     )
     add_device_args(e, split=False)
+    add_format_arg(e)
     e.add_argument("--overwrite", action="store_true")
     pl = sub.add_parser("plot", help="redraw memory.html from a saved evaluation")
     pl.add_argument("folder")
     pl.add_argument("--output", default=None, help="default: FOLDER/memory.html")
+    add_format_arg(pl)
     pl.add_argument("--overwrite", action="store_true")
     return ap
 
 
-def plot(folder: Path, output: Path | None = None, overwrite: bool = False) -> int:
+def plot(folder: Path, output: Path | None = None, overwrite: bool = False, formats=("html",)) -> int:
     """Redraw the figures of a saved evaluation (memory.json + memory.npz) without the models."""
     output = output or folder / "memory.html"
     if not (folder / "memory.json").exists() or not (folder / "memory.npz").exists():
         return fail(f"{folder} holds no memory.json and memory.npz; run `{PROG} eval` first")
     if output.exists() and not overwrite:
         return fail(f"{output} exists; use --overwrite or another --output")
+    if (rc := refuse_existing(output.parent, outputs(formats), overwrite)) is not None:
+        return rc
     with np.load(folder / "memory.npz") as z:
         ev = MemoryEval(json.loads((folder / "memory.json").read_text()), {k: z[k] for k in z.files})
     atomic_write_text(output, page(ev))
     print(f"wrote {output}")
+    write_figures(memory_sections(ev.for_report()), output.parent, formats)
     return 0
 
 
@@ -114,8 +131,9 @@ def evaluate(
     memory: int | None = None,
     device: str = "cpu",
     dtype: str = "float32",
+    formats=("html",),
 ) -> int:
-    if (rc := refuse_existing(out, OUTPUTS, overwrite)) is not None:
+    if (rc := refuse_existing(out, outputs(formats, OUTPUTS), overwrite)) is not None:
         return rc
     try:
         ev = evaluate_runs(runs, command, memory=memory, device=device, dtype=dtype)
@@ -130,6 +148,7 @@ def evaluate(
         },
     )
     print(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
+    write_figures(memory_sections(ev.for_report()), out, formats)
     return 0
 
 
@@ -203,8 +222,14 @@ def main(argv: list[str] | None = None) -> int:
             check_device_args(parser(), a)
         except SystemExit as e:
             return int(e.code or 0)
+    if a.cmd in ("plot", "eval"):
+        try:
+            formats = check_formats(parser(), a)
+        except SystemExit as e:
+            return int(e.code or 0)
     if a.cmd == "plot":
-        return plot(Path(a.folder), Path(a.output) if a.output else None, a.overwrite)
+        return plot(Path(a.folder), Path(a.output) if a.output else None, a.overwrite, formats)
     if a.cmd == "eval":
-        return evaluate([Path(r) for r in a.runs], Path(a.out), a.overwrite, command, a.memory, a.device, a.dtype)
+        runs = [Path(r) for r in a.runs]
+        return evaluate(runs, Path(a.out), a.overwrite, command, a.memory, a.device, a.dtype, formats)
     return train_command(a, command)

@@ -11,12 +11,16 @@ import numpy as np
 from interp.cli.common import (
     Parser,
     add_device_args,
+    add_format_arg,
     check_device_args,
+    check_formats,
     command_line,
     fail,
+    outputs,
     parse,
     refuse_existing,
     stage_line,
+    write_figures,
 )
 from interp.errors import InterpError
 from interp.files import write_outputs
@@ -62,6 +66,7 @@ def parser() -> Parser:
         help="also activation norms and attention distance by position (eager attention: slower)",
     )
     add_device_args(ap)
+    add_format_arg(ap)
     ap.add_argument("--overwrite", action="store_true")
     ap.add_argument("--quiet", action="store_true")
     return ap
@@ -74,12 +79,13 @@ def main(argv: list[str] | None = None) -> int:
         return a
     try:
         check_device_args(ap, a)
+        formats = check_formats(ap, a)
     except SystemExit as e:
         return int(e.code or 0)
     if a.tokens < 16 or a.documents < 1 or a.chunk < 1:
         return fail("--tokens must be at least 16, --documents and --chunk positive")
     out = Path(a.out)
-    if (rc := refuse_existing(out, OUTPUTS, a.overwrite)) is not None:
+    if (rc := refuse_existing(out, outputs(formats, OUTPUTS), a.overwrite)) is not None:
         return rc
     text = LongContextConfig(
         tokens=a.tokens,
@@ -112,4 +118,5 @@ def main(argv: list[str] | None = None) -> int:
             print(stats_table(m.model, m.stats))
     write(res, out)
     print(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
+    write_figures(nll_sections(res.for_report()), out, formats)
     return 0

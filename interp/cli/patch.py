@@ -14,12 +14,16 @@ import numpy as np
 from interp.cli.common import (
     Parser,
     add_device_args,
+    add_format_arg,
     check_device_args,
+    check_formats,
     command_line,
     digit_range,
     fail,
+    outputs,
     parse,
     refuse_existing,
+    write_figures,
 )
 from interp.errors import InterpError
 from interp.files import write_outputs
@@ -72,6 +76,7 @@ def parser() -> Parser:
         help="with --atp: check the K cells it misses most (per grid) for attention saturation and cancellation",
     )
     add_device_args(ap)
+    add_format_arg(ap)
     ap.add_argument("--rows", type=int, default=PatchConfig.rows_per_forward, help="batch rows per forward")
     ap.add_argument("--out", default=None, help="output folder (default runs/patch-MODEL-TASK)")
     ap.add_argument("--overwrite", action="store_true")
@@ -86,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         return a
     try:
         check_device_args(ap, a)
+        formats = check_formats(ap, a)
     except SystemExit as e:
         return int(e.code or 0)
     try:
@@ -104,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     except (InterpError, ValueError) as e:
         return fail(str(e))
     out = Path(a.out or f"runs/patch-{Path(a.model).name}-{a.task}")
-    if (rc := refuse_existing(out, OUTPUTS, a.overwrite)) is not None:
+    if (rc := refuse_existing(out, outputs(formats, OUTPUTS), a.overwrite)) is not None:
         return rc
     patch = PatchConfig(per_position=not a.no_positions, rows_per_forward=a.rows)
     cfg = PatchRunConfig(
@@ -126,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     summary(res.meta)
     write(res, out, a.threshold)
     print(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
+    write_figures(patch_sections(res.for_report(), a.threshold), out, formats)
     return 0
 
 

@@ -18,13 +18,17 @@ from interp.causal import CausalConfig
 from interp.cli.common import (
     Parser,
     add_device_args,
+    add_format_arg,
     check_device_args,
+    check_formats,
     command_line,
     digit_range,
     fail,
+    outputs,
     parse,
     refuse_existing,
     stage_line,
+    write_figures,
 )
 from interp.errors import InterpError
 from interp.files import write_outputs
@@ -42,6 +46,10 @@ OUTPUTS = ("results.json", "results.csv", "heatmap.html", "problems")
 
 def page(out: dict) -> str:
     return assemble(probe_sections(for_report(out)), "interp probe", f"<pre>{html.escape(out['command'])}</pre>")
+
+
+def figures(res: ProbeRun, out_dir: Path, formats, order: str = "place") -> None:
+    write_figures(probe_sections(for_report(res.to_json() | {"order": order})), out_dir, formats)
 
 
 def _json_default(o):
@@ -153,6 +161,7 @@ def parser() -> Parser:
     )
     add_causal_args(ap)
     add_device_args(ap)
+    add_format_arg(ap)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--out", default=None, help="output folder (default runs/probe-MODEL-TASK)")
     ap.add_argument("--overwrite", action="store_true", help="replace results already in --out")
@@ -217,8 +226,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config(ap, a)
     except SystemExit as e:
         return int(e.code or 0)
+    try:
+        formats = check_formats(ap, a)
+    except SystemExit as e:
+        return int(e.code or 0)
     out_dir = Path(a.out or f"runs/probe-{Path(cfg.model).name}-{cfg.task.op}")
-    if (rc := refuse_existing(out_dir, OUTPUTS, a.overwrite)) is not None:
+    if (rc := refuse_existing(out_dir, outputs(formats, OUTPUTS), a.overwrite)) is not None:
         return rc
     try:
         res = run(
@@ -236,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         write(res, out_dir, a.order)
     except InterpError as e:
         return fail(str(e))
+    figures(res, out_dir, formats, a.order)
     print(f"wrote {', '.join(str(out_dir / n) for n in OUTPUTS)}")
     print("timings: " + ", ".join(f"{k} {v:.1f}" for k, v in res.timings.items()))
     return 0

@@ -13,7 +13,16 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from interp.cli.common import Parser, fail, parse
+from interp.cli.common import (
+    Parser,
+    add_format_arg,
+    check_formats,
+    fail,
+    outputs,
+    parse,
+    refuse_existing,
+    write_figures,
+)
 from interp.files import atomic_write_text
 from interp.reports.html import assemble
 from interp.reports.memory import memory_sections
@@ -58,6 +67,12 @@ def summary(kind: str, meta: dict, where: str) -> list[str]:
 
 def build(root: Path) -> tuple[str, list[str], int]:
     """(page, warnings, number of results shown)."""
+    page, warnings, n, _ = collect(root)
+    return page, warnings, n
+
+
+def collect(root: Path) -> tuple[str, list[str], int, list]:
+    """(page, warnings, number of results shown, the page's sections)."""
     sections, warnings, versions = [], [], {}
     rows = [["result", "folder", "model", "task / config", "seed", "timings", "command"]]
     for kind, path in find_results(root):
@@ -77,7 +92,7 @@ def build(root: Path) -> tuple[str, list[str], int]:
     header += table(rows) if len(rows) > 1 else "<p>No results found.</p>"
     if versions:
         header += "<p>versions: " + html.escape(", ".join(f"{k} {v}" for k, v in versions.items())) + "</p>"
-    return assemble(sections, f"interp report: {root.name}", header), warnings, len(rows) - 1
+    return assemble(sections, f"interp report: {root.name}", header), warnings, len(rows) - 1, sections
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,16 +100,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("out_dir", help="folder holding probe, patch, nll or memory results")
     ap.add_argument("--output", default=None, help="page to write (default OUT_DIR/report.html)")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    add_format_arg(ap)
     a = parse(ap, argv)
     if isinstance(a, int):
         return a
+    try:
+        formats = check_formats(ap, a)
+    except SystemExit as e:
+        return int(e.code or 0)
     root = Path(a.out_dir)
     if not root.is_dir():
         return fail(f"no such folder: {root}")
     dest = Path(a.output) if a.output else root / "report.html"
     if dest.exists() and not a.overwrite:
         return fail(f"{dest} exists; use --overwrite or --output")
-    page, warnings, n = build(root)
+    if (rc := refuse_existing(dest.parent, outputs(formats), a.overwrite)) is not None:
+        return rc
+    page, warnings, n, sections = collect(root)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     if n == 0:
@@ -102,4 +124,5 @@ def main(argv: list[str] | None = None) -> int:
     dest.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(dest, page)
     print(f"wrote {dest} ({n} results, {len(page) / 1e6:.1f} MB)")
+    write_figures(sections, dest.parent, formats)
     return 0

@@ -12,7 +12,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from interp.cli.common import Parser, add_device_args, check_device_args, fail, parse
+from interp.cli.common import (
+    Parser,
+    add_device_args,
+    add_format_arg,
+    check_device_args,
+    check_formats,
+    fail,
+    parse,
+    write_figures,
+)
 from interp.files import atomic_write_text
 from interp.runs.reproduce import plan, run_step, state
 from interp.runs.reproduced import page
@@ -28,11 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--smoke", action="store_true", help="the smallest size that draws every figure (tests)")
     ap.add_argument("--overwrite", action="store_true", help="replace the page and runs made by other commands")
     add_device_args(ap, split=False)
+    add_format_arg(ap)
     a = parse(ap, argv)
     if isinstance(a, int):
         return a
     try:
         check_device_args(ap, a)
+        formats = check_formats(ap, a)
     except SystemExit as e:
         return int(e.code or 0)
     device = () if (a.device, a.dtype) == ("cpu", "float32") else ("--device", a.device, "--dtype", a.dtype)
@@ -43,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     steps = plan(size, device)
     # Refuse before any work: nothing is overwritten unasked.
     clash = [s.folder for s in steps if state(s, root) == "different"]
+    if (root / "figures").exists() and any(f != "html" for f in formats) and not a.overwrite:
+        return fail(f"{root / 'figures'} exists; use --overwrite or another --out")
     if (root / PAGE).exists() and not a.overwrite:
         return fail(
             f"{root / PAGE} exists; use --overwrite (runs made by the same commands are reused) or another --out"
@@ -59,9 +72,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"{step.key} ({step.title}) failed with exit code {done.returncode}; its folder: {root / step.folder}"
             )
         print(f"[{i}/{len(steps)}] {step.key}: " + ("reused" if done.reused else f"{done.seconds:.0f} s"), flush=True)
-    html_page, warnings = page(steps, root, runs, size)
+    html_page, warnings, sections = page(steps, root, runs, size)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     atomic_write_text(root / PAGE, html_page)
     print(f"wrote {root / PAGE} ({len(steps) - len(warnings)} of {len(steps)} figures drawn)")
+    write_figures(sections, root, formats)
     return 0 if not warnings else 1

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from interp.devices import resolve_device, resolve_dtype
+from interp.reports.html import notebook
+from interp.reports.memory import memory_sections
 from interp.tasks.evaluate import eval_run
 from interp.tasks.memory import TASKS
 from interp.tasks.persist import load
@@ -24,6 +26,9 @@ class MemoryEval:
 
     def to_json(self) -> dict:
         return self.meta
+
+    def _repr_html_(self) -> str:
+        return notebook(memory_sections(self.for_report()))
 
     def for_report(self) -> dict:
         """Plain data for `interp.reports.sections.memory_sections`: each run with how its task is drawn."""

@@ -17,6 +17,8 @@ from interp.devices import resolve_dtype
 from interp.errors import InterpError
 from interp.longctx import BUCKETS, bucket_means, check_chunked, cumulative, power_law_fit, token_nll
 from interp.models import load_hf, resolve, tokenizer_adds_bos
+from interp.reports.html import notebook
+from interp.reports.sections import nll_sections
 from interp.tasks.long_context import Document, LongContextConfig, load_documents, make_windows
 from interp.versions import versions
 
@@ -68,6 +70,9 @@ class NLLRun:
     models: tuple[ModelNLL, ...]
     versions: dict
     command: str = ""
+
+    def _repr_html_(self) -> str:
+        return notebook(nll_sections(self.for_report()))
 
     def to_json(self) -> dict:
         out = []

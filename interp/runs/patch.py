@@ -14,6 +14,8 @@ from interp.heads import run_head_patching
 from interp.models import load_model
 from interp.pairs import pair_tokens
 from interp.patching import PatchConfig, Site
+from interp.reports.html import notebook
+from interp.reports.sections import patch_sections
 from interp.sublayers import PatchResult, run_patching
 from interp.tasks.arithmetic import ArithmeticConfig, make_pairs
 from interp.versions import versions
@@ -57,6 +59,9 @@ class PatchRun:
     result: PatchResult
     meta: dict  # what patch.json holds besides the effect grid: pairs, tokens, top sites, timings, versions
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # per-head and attribution-patching arrays
+
+    def _repr_html_(self) -> str:
+        return notebook(patch_sections(self.for_report()))
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What patch.npz holds."""

@@ -19,6 +19,8 @@ from interp.lens import digit_token_ids, logit_lens
 from interp.models import ModelInfo, load_model, model_info
 from interp.names import n_layers, parse_layers
 from interp.probes.sweep import ProbeResults, SweepConfig, difference_controls, reference_check, split, sweep
+from interp.reports.html import notebook
+from interp.reports.probe import probe_sections
 from interp.selfcheck import SelfCheckError
 from interp.stages import Stages
 from interp.tasks.arithmetic import ArithmeticConfig, Problems, make_arithmetic, probe_texts, read_positions
@@ -59,6 +61,10 @@ class ProbeRun:
     acts: dict[str, torch.Tensor] | None = field(default=None, repr=False)
     command: str = ""
     causal: CausalResult | None = None
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the run as its page: the probe heatmaps, the logit lens and any causal tests."""
+        return notebook(probe_sections(for_report(self.to_json())))
 
     def to_json(self) -> dict:
         return {

@@ -180,8 +180,9 @@ def section(step: Step, root: Path, ran: StepRun | None, size: str) -> tuple[str
     return f"{step.key}: {step.title}", items
 
 
-def page(steps: list[Step], root: Path, runs: dict[str, StepRun], size: str) -> tuple[str, list[str]]:
-    """(the page, warnings): a result that cannot be read or drawn is named, and the rest still builds."""
+def page(steps: list[Step], root: Path, runs: dict[str, StepRun], size: str) -> tuple[str, list[str], list]:
+    """(the page, warnings, its sections): a result that cannot be read or drawn is named, and the rest still
+    builds."""
     sections, warnings = [], []
     for step in steps:
         try:
@@ -193,4 +194,4 @@ def page(steps: list[Step], root: Path, runs: dict[str, StepRun], size: str) -> 
         f"Every reference figure rebuilt by `python -m interp.reproduce` at size '{size}', each in its own folder "
         f"under {root}. Sections follow the reference figures' numbering."
     )
-    return assemble(sections, "interp reproduce: the published figures", header), warnings
+    return assemble(sections, "interp reproduce: the published figures", header), warnings, sections

@@ -76,7 +76,7 @@ def test_page_draws_each_figure_and_names_one_that_cannot_be(runs, tmp_path):
         Step("003", "Sublayers", "patch", "interp.patch", (), "patch", "patch.json"),
         Step("004", "Accuracy", "probe", "interp.probe", (), "probe", "results.json"),
     ]
-    html_page, warnings = page(steps, runs, {}, "smoke")
+    html_page, warnings, _ = page(steps, runs, {}, "smoke")
     assert warnings == []
     assert html_page.count("<h2>") == 3 and html_page.count("<b>Published.</b>") == 3
     assert html_page.count('class="plotly-graph-div"') == 1 + 1 + 2  # curves, grid, one heatmap per probe site
@@ -84,7 +84,7 @@ def test_page_draws_each_figure_and_names_one_that_cannot_be(runs, tmp_path):
     broken = tmp_path / "r"
     shutil.copytree(runs, broken)
     (broken / "patch" / "patch.npz").write_bytes(b"not a zip")
-    html_page, warnings = page(steps, broken, {}, "smoke")
+    html_page, warnings, _ = page(steps, broken, {}, "smoke")
     assert len(warnings) == 1 and warnings[0].startswith("003 (patch)")
     assert html_page.count("<h2>") == 2 and ">warning: 003 (patch)" in html_page
 
