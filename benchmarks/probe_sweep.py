@@ -1,6 +1,6 @@
 """The default probe run stage by stage, and the batched probe fit against scikit-learn one probe at a time.
 
-    python benchmarks/probe_sweep.py [--model qwen2.5-coder-0.5b] [--n 500] [--compare-folds 1] [--json out.json]
+    python benchmarks/probe_sweep.py [--model qwen2.5-coder-0.5b] [--n 500] [--compare-folds 3] [--json out.json]
 
 Runs exactly what `python -m interp.probe --layer all` runs (same config, seed, folds, read
 position and control task) and times each stage. Then it fits the same sweep again on the same
@@ -37,7 +37,12 @@ def main() -> int:
     ap.add_argument("--model", default=ProbeRunConfig.model)
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--skip-sklearn", action="store_true")
-    ap.add_argument("--compare-folds", type=int, default=1, help="folds fitted both ways (sklearn: ~1 s a probe)")
+    ap.add_argument(
+        "--compare-folds",
+        type=int,
+        default=3,
+        help="folds fitted both ways (3: the whole default sweep; sklearn is slow)",
+    )
     ap.add_argument("--json", default=None)
     ap.add_argument(
         "--sklearn-threads",

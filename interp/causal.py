@@ -253,7 +253,7 @@ def _hits(x, edited, probe_wb, out, lens, y: int, targets: list[int]) -> dict[st
 def _target(g: torch.Generator, bias: Tensor, y: int) -> int:
     """A random other digit the probe can predict (a class seen in training)."""
     choices = [c for c in range(len(bias)) if c != y and torch.isfinite(bias[c])]
-    return choices[int(torch.randint(len(choices), (1,), generator=g))]
+    return choices[int(torch.randint(len(choices), (1,), generator=g, device=HOST))]
 
 
 @torch.no_grad()

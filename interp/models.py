@@ -5,6 +5,7 @@ Nothing here ever touches the network (`interp.builtins` has the shipped weights
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,7 +120,9 @@ def load_hf(
         kw |= {"device_map": "auto", "max_memory": {i: torch.cuda.mem_get_info(i)[0] for i in range(n_devices)}}
     else:
         dev = resolve_device(device)
-    hf = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32, local_files_only=True, **kw).eval()
+    with torch.device("cpu") if (n_devices or 1) <= 1 else contextlib.nullcontext():  # not the caller's default
+        hf = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32, local_files_only=True, **kw)
+    hf = hf.eval()
     if (n_devices or 1) <= 1:
         hf = hf.to(dev)
     return name, path, hf, tok

@@ -46,9 +46,9 @@ def pair_tokens(model, pairs: Pairs) -> tuple[dict[str, Tensor], Int[np.ndarray,
     mode = np.bincount(lengths).argmax()
     rows = [i for i, n in zip(rows, lengths, strict=True) if n == mode]  # one length: positions line up
     batch = {
-        "clean": torch.tensor([c[i] for i in rows]),
-        "corrupt": torch.tensor([k[i] for i in rows]),
-        "good": torch.tensor([cg[i][len(c[i])] for i in rows]),
-        "bad": torch.tensor([kb[i][len(k[i])] for i in rows]),
+        "clean": torch.tensor([c[i] for i in rows], device="cpu"),
+        "corrupt": torch.tensor([k[i] for i in rows], device="cpu"),
+        "good": torch.tensor([cg[i][len(c[i])] for i in rows], device="cpu"),
+        "bad": torch.tensor([kb[i][len(k[i])] for i in rows], device="cpu"),
     }
     return batch, np.array(rows)

@@ -159,3 +159,25 @@ def test_every_command_refuses_a_device_in_one_line(module, args, device, msg, t
     err = capsys.readouterr().err.strip()
     assert msg in err and len(err.splitlines()) == 1 and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_whole_runs(tiny_dir, no_default_device):
+    """The probe run end to end (capture, lens, decoding, the solver's check, the sweep, causal tests) and the
+    patching run with heads, AtP and its checks."""
+    from interp.runs.patch import PatchRunConfig
+    from interp.runs.patch import run as patch_run
+    from interp.runs.probe import ProbeRunConfig
+    from interp.runs.probe import run as probe_run
+
+    task = ArithmeticConfig(n=40)
+    res = probe_run(ProbeRunConfig(model=str(tiny_dir), task=task, behaviour_n=4, causal_layers="all"), progress=False)
+    assert res.causal is not None and np.isfinite(res.probes.accuracy).all()
+    cfg = PatchRunConfig(
+        model=str(tiny_dir),
+        task=ArithmeticConfig(n=4, digits=(2, 2), shots=2),
+        patch=PatchConfig(per_position=False),
+        heads=True,
+        atp=True,
+        atp_checks=1,
+    )
+    assert patch_run(cfg, progress=False).meta["atp_checks"]["cells"]
