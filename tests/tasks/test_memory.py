@@ -46,6 +46,17 @@ def test_repeat_copy_layout():
     assert s.inputs[:, 3, 9].eq(0.4).all() and s.targets[:, -1, 8].eq(1).all() and s.targets[:, :-1, 8].eq(0).all()
 
 
+def test_repeat_copy_with_the_count_as_pulses():
+    """The same sequences and targets, the count given as that many pulses after the delimiter."""
+    scalar = make_repeat_copy(RepeatCopyConfig(n=2, length=3, repeats=4), 0)
+    unary = make_repeat_copy(RepeatCopyConfig(n=2, length=3, repeats=4, count="unary"), 0)
+    assert unary.inputs.shape[1] == scalar.inputs.shape[1] + 4
+    assert torch.equal(unary.inputs[:, :3], scalar.inputs[:, :3]) and unary.inputs[:, 3, 8].eq(1).all()
+    assert unary.inputs[:, 4:8, 9].eq(1).all() and unary.inputs[:, 3, 9].eq(0).all() and unary.inputs[:, 8:].eq(0).all()
+    assert torch.equal(unary.targets[:, 4:], scalar.targets) and unary.targets[:, :8].eq(0).all()
+    assert torch.equal(unary.mask[:, 4:], scalar.mask) and unary.mask[:, :8].eq(0).all()
+
+
 def test_recall_target_is_the_item_after_the_query():
     s = make_recall(RecallConfig(n=8, items=4), 1)
     x = s.inputs

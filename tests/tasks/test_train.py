@@ -90,3 +90,11 @@ def test_memory_sizes_vary_by_batch_and_resume_the_same(tmp_path):
         assert torch.equal(v, w), k
     model = load(tmp_path / "a", memory=32)[0]
     assert model.cfg.N == 32  # the paper's memory at evaluation, whatever the training used
+
+
+def test_held_out_batches_do_not_depend_on_the_count_encoding():
+    """Runs fed the count as a scalar or as pulses are scored on the same sequences."""
+    from interp.tasks.train import held_out_seed
+
+    assert held_out_seed(length=10, repeats=20, count="unary") == held_out_seed(length=10, repeats=20)
+    assert held_out_seed(length=10, repeats=20) != held_out_seed(length=20, repeats=10)
