@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from interp.cli.common import Parser, add_device_args, check_device_args, command_line, fail, parse
+from interp.cli.common import Parser, add_device_args, command_line, fail, parse
 from interp.errors import InterpError
 from interp.models import load_model
 from interp.names import SITES
@@ -52,10 +52,6 @@ def main(argv: list[str] | None = None) -> int:
     a = parse(ap, argv)
     if isinstance(a, int):
         return a
-    try:
-        check_device_args(ap, a)
-    except SystemExit as e:
-        return int(e.code or 0)
     sites = [s.strip() for s in a.site.split(",") if s.strip()]
     if not sites or any(s not in SITES for s in sites):
         return fail(f"--site takes {', '.join(SITES)}, got {a.site!r}")

@@ -123,10 +123,18 @@ def digit_range(text: str) -> tuple[int, int]:
 
 
 def parse(ap: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace | int:
-    """Parsed arguments, or the exit code argparse asked for (2 on a bad argument, 0 after --help)."""
+    """Parsed arguments, or the exit code argparse asked for (2 on a bad argument, 0 after --help).
+
+    A command with --device / --dtype has them checked here, and one with --format gets `a.formats`: a choice
+    this machine cannot honour is one line before any work."""
     go_offline()  # every command is offline from its first step
     try:
-        return ap.parse_args(argv)
+        a = ap.parse_args(argv)
+        if getattr(a, "device", None) is not None:
+            check_device_args(ap, a)
+        if getattr(a, "format", None) is not None:
+            a.formats = check_formats(ap, a)
+        return a
     except SystemExit as e:
         return int(e.code or 0)
 

@@ -17,8 +17,6 @@ from interp.cli.common import (
     Parser,
     add_device_args,
     add_format_arg,
-    check_device_args,
-    check_formats,
     command_line,
     fail,
     outputs,
@@ -217,19 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(a, int):
         return a
     command = command_line(PROG, argv)
-    if a.cmd in ("train", "eval"):
-        try:
-            check_device_args(parser(), a)
-        except SystemExit as e:
-            return int(e.code or 0)
-    if a.cmd in ("plot", "eval"):
-        try:
-            formats = check_formats(parser(), a)
-        except SystemExit as e:
-            return int(e.code or 0)
     if a.cmd == "plot":
-        return plot(Path(a.folder), Path(a.output) if a.output else None, a.overwrite, formats)
+        return plot(Path(a.folder), Path(a.output) if a.output else None, a.overwrite, a.formats)
     if a.cmd == "eval":
         runs = [Path(r) for r in a.runs]
-        return evaluate(runs, Path(a.out), a.overwrite, command, a.memory, a.device, a.dtype, formats)
+        return evaluate(runs, Path(a.out), a.overwrite, command, a.memory, a.device, a.dtype, a.formats)
     return train_command(a, command)

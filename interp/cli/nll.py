@@ -12,8 +12,6 @@ from interp.cli.common import (
     Parser,
     add_device_args,
     add_format_arg,
-    check_device_args,
-    check_formats,
     command_line,
     fail,
     outputs,
@@ -77,15 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     a = parse(ap, argv)
     if isinstance(a, int):
         return a
-    try:
-        check_device_args(ap, a)
-        formats = check_formats(ap, a)
-    except SystemExit as e:
-        return int(e.code or 0)
     if a.tokens < 16 or a.documents < 1 or a.chunk < 1:
         return fail("--tokens must be at least 16, --documents and --chunk positive")
     out = Path(a.out)
-    if (rc := refuse_existing(out, outputs(formats, OUTPUTS), a.overwrite)) is not None:
+    if (rc := refuse_existing(out, outputs(a.formats, OUTPUTS), a.overwrite)) is not None:
         return rc
     text = LongContextConfig(
         tokens=a.tokens,
@@ -118,5 +111,5 @@ def main(argv: list[str] | None = None) -> int:
             print(stats_table(m.model, m.stats))
     write(res, out)
     print(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
-    write_figures(nll_sections(res.for_report()), out, formats)
+    write_figures(nll_sections(res.for_report()), out, a.formats)
     return 0

@@ -15,8 +15,6 @@ from interp.cli.common import (
     Parser,
     add_device_args,
     add_format_arg,
-    check_device_args,
-    check_formats,
     command_line,
     digit_range,
     fail,
@@ -90,11 +88,6 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(a, int):
         return a
     try:
-        check_device_args(ap, a)
-        formats = check_formats(ap, a)
-    except SystemExit as e:
-        return int(e.code or 0)
-    try:
         if a.n < 1 or a.rows < 1 or a.shots < 0 or a.atp_checks < 0:
             return fail("--n and --rows must be positive, --shots and --atp-checks non-negative")
         if a.atp_checks and not a.atp:
@@ -110,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     except (InterpError, ValueError) as e:
         return fail(str(e))
     out = Path(a.out or f"runs/patch-{Path(a.model).name}-{a.task}")
-    if (rc := refuse_existing(out, outputs(formats, OUTPUTS), a.overwrite)) is not None:
+    if (rc := refuse_existing(out, outputs(a.formats, OUTPUTS), a.overwrite)) is not None:
         return rc
     patch = PatchConfig(per_position=not a.no_positions, rows_per_forward=a.rows)
     cfg = PatchRunConfig(
@@ -132,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     summary(res.meta)
     write(res, out, a.threshold)
     print(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
-    write_figures(patch_sections(res.for_report(), a.threshold), out, formats)
+    write_figures(patch_sections(res.for_report(), a.threshold), out, a.formats)
     return 0
 
 

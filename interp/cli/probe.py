@@ -19,8 +19,6 @@ from interp.cli.common import (
     Parser,
     add_device_args,
     add_format_arg,
-    check_device_args,
-    check_formats,
     command_line,
     digit_range,
     fail,
@@ -185,7 +183,6 @@ def config(ap: Parser, a: argparse.Namespace) -> ProbeRunConfig:
         ap.error("--C and --batch-size must be positive and --shots non-negative")
     if a.steer <= 0:
         ap.error("--steer must be positive")
-    check_device_args(ap, a)
     try:  # a model folder may name its own prompt format (arith-toy: zero-padded operands)
         own = task_defaults(a.model)
         probed = parse_layers(a.layer, config_layers(a.model))
@@ -226,12 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config(ap, a)
     except SystemExit as e:
         return int(e.code or 0)
-    try:
-        formats = check_formats(ap, a)
-    except SystemExit as e:
-        return int(e.code or 0)
     out_dir = Path(a.out or f"runs/probe-{Path(cfg.model).name}-{cfg.task.op}")
-    if (rc := refuse_existing(out_dir, outputs(formats, OUTPUTS), a.overwrite)) is not None:
+    if (rc := refuse_existing(out_dir, outputs(a.formats, OUTPUTS), a.overwrite)) is not None:
         return rc
     try:
         res = run(
@@ -249,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         write(res, out_dir, a.order)
     except InterpError as e:
         return fail(str(e))
-    figures(res, out_dir, formats, a.order)
+    figures(res, out_dir, a.formats, a.order)
     print(f"wrote {', '.join(str(out_dir / n) for n in OUTPUTS)}")
     print("timings: " + ", ".join(f"{k} {v:.1f}" for k, v in res.timings.items()))
     return 0

@@ -13,16 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from interp.cli.common import (
-    Parser,
-    add_format_arg,
-    check_formats,
-    fail,
-    outputs,
-    parse,
-    refuse_existing,
-    write_figures,
-)
+from interp.cli.common import Parser, add_format_arg, fail, outputs, parse, refuse_existing, write_figures
 from interp.files import atomic_write_text
 from interp.reports.html import assemble
 from interp.reports.memory import memory_sections
@@ -104,17 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     a = parse(ap, argv)
     if isinstance(a, int):
         return a
-    try:
-        formats = check_formats(ap, a)
-    except SystemExit as e:
-        return int(e.code or 0)
     root = Path(a.out_dir)
     if not root.is_dir():
         return fail(f"no such folder: {root}")
     dest = Path(a.output) if a.output else root / "report.html"
     if dest.exists() and not a.overwrite:
         return fail(f"{dest} exists; use --overwrite or --output")
-    if (rc := refuse_existing(dest.parent, outputs(formats), a.overwrite)) is not None:
+    if (rc := refuse_existing(dest.parent, outputs(a.formats), a.overwrite)) is not None:
         return rc
     page, warnings, n, sections = collect(root)
     for w in warnings:
@@ -124,5 +111,5 @@ def main(argv: list[str] | None = None) -> int:
     dest.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(dest, page)
     print(f"wrote {dest} ({n} results, {len(page) / 1e6:.1f} MB)")
-    write_figures(sections, dest.parent, formats)
+    write_figures(sections, dest.parent, a.formats)
     return 0

@@ -12,16 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from interp.cli.common import (
-    Parser,
-    add_device_args,
-    add_format_arg,
-    check_device_args,
-    check_formats,
-    fail,
-    parse,
-    write_figures,
-)
+from interp.cli.common import Parser, add_device_args, add_format_arg, fail, parse, write_figures
 from interp.files import atomic_write_text
 from interp.runs.reproduce import plan, run_step, state
 from interp.runs.reproduced import page
@@ -41,11 +32,6 @@ def main(argv: list[str] | None = None) -> int:
     a = parse(ap, argv)
     if isinstance(a, int):
         return a
-    try:
-        check_device_args(ap, a)
-        formats = check_formats(ap, a)
-    except SystemExit as e:
-        return int(e.code or 0)
     device = () if (a.device, a.dtype) == ("cpu", "float32") else ("--device", a.device, "--dtype", a.dtype)
     size = "full" if a.full else "smoke" if a.smoke else "default"
     root = Path(a.out)
@@ -54,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = plan(size, device)
     # Refuse before any work: nothing is overwritten unasked.
     clash = [s.folder for s in steps if state(s, root) == "different"]
-    if (root / "figures").exists() and any(f != "html" for f in formats) and not a.overwrite:
+    if (root / "figures").exists() and any(f != "html" for f in a.formats) and not a.overwrite:
         return fail(f"{root / 'figures'} exists; use --overwrite or another --out")
     if (root / PAGE).exists() and not a.overwrite:
         return fail(
@@ -77,5 +63,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {w}", file=sys.stderr)
     atomic_write_text(root / PAGE, html_page)
     print(f"wrote {root / PAGE} ({len(steps) - len(warnings)} of {len(steps)} figures drawn)")
-    write_figures(sections, root, formats)
+    write_figures(sections, root, a.formats)
     return 0 if not warnings else 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from interp.arith_toy import ToyConfig, evaluate, save, train
-from interp.cli.common import Parser, add_device_args, check_device_args, command_line, fail, parse
+from interp.cli.common import Parser, add_device_args, command_line, fail, parse
 from interp.devices import resolve_device
 
 
@@ -22,10 +22,6 @@ def main(argv: list[str] | None = None) -> int:
     a = parse(ap, argv)
     if isinstance(a, int):
         return a
-    try:
-        check_device_args(ap, a)
-    except SystemExit as e:
-        return int(e.code or 0)
     if a.dtype != "float32":
         return fail("--dtype: arith-toy trains in float32")
     out = Path(a.out)
