@@ -154,9 +154,10 @@ class NTM(HookedRootModule):
 
         The first call at each batch shape compiles (tens of seconds) and is checked against the
         eager step: `forward` raises `CompiledStepMismatch` if their logits differ by more than 1e-4 of
-        the logits' scale. (Any reordering of float32 ops, the eager fast step against `forward_plain`
-        included, differs by ~1e-5 of that scale on a trained model: sharp weightings amplify rounding
-        over the recurrence. A real error is of the order of the logits.)
+        the logits' scale, or, where more, four times what `forward_plain` (the same step in other op
+        orders) differs from the eager step on the same batch. Sharp trained weightings amplify float32
+        rounding over long recurrences (a trained N-gram NTM: 1e-4 of the logits' scale over 199 steps);
+        a real error is of the order of the logits.
         (Runtime type checkers such as the test suite's jaxtyping hook cannot be traced: compile
         outside them.)
         """
@@ -177,8 +178,13 @@ class NTM(HookedRootModule):
         if (*x.shape[::2], N) not in self._checked:
             with torch.no_grad():
                 got, want = self._unroll(x, compiled, N), self._unroll(x, self.step, N)
+                plain = self.forward_plain(x, N)
             diff = float((got - want).abs().max())
-            tol = 1e-4 * max(1.0, float(want.abs().max()))
+            # Float32 reordering alone moves a trained NTM's logits: `forward_plain` computes the same step with
+            # other op orders, and the compiled step may differ from eager by a few times what that does. A
+            # real error is of the order of the logits themselves.
+            noise = float((plain - want).abs().max())
+            tol = max(1e-4 * max(1.0, float(want.abs().max())), 4 * noise)
             if not diff <= tol:
                 raise CompiledStepMismatch(
                     f"the compiled NTM step differs from the eager step by {diff:.3g} "
@@ -202,13 +208,13 @@ class NTM(HookedRootModule):
             outs.append(out)
         return self.to_out(torch.stack(outs, 1))
 
-    def forward_plain(self, x: Float[Tensor, "n t d_in"]) -> Float[Tensor, "n t d_out"]:
+    def forward_plain(self, x: Float[Tensor, "n t d_in"], N: int | None = None) -> Float[Tensor, "n t d_out"]:
         """The step as the paper writes it, op by op and without hooks: the reference `forward` is tested against."""
         cfg = self.cfg
         n, T, _ = x.shape
-        R, M, S = cfg.read_heads, cfg.M, 2 * cfg.shift + 1
-        mem = torch.full((n, cfg.N, M), cfg.memory_init, device=x.device, dtype=x.dtype)
-        w = torch.zeros(n, R + 1, cfg.N, device=x.device, dtype=x.dtype)
+        R, M, S, N = cfg.read_heads, cfg.M, 2 * cfg.shift + 1, N or cfg.N
+        mem = torch.full((n, N, M), cfg.memory_init, device=x.device, dtype=x.dtype)
+        w = torch.zeros(n, R + 1, N, device=x.device, dtype=x.dtype)
         w[..., 0] = 1.0
         read = self.read0.expand(n, R, M)
         state, outs = None, []

@@ -86,3 +86,24 @@ def test_fast_step_on_a_trained_model_is_within_rounding_of_the_plain_one():
     with torch.no_grad():
         fast, plain = model(seq.inputs), model.forward_plain(seq.inputs)
     assert (fast - plain).abs().max() <= 1e-4 * plain.abs().max()
+
+
+def test_the_compiled_step_is_checked_against_the_eager_one(ntm):
+    """The check runs on the first batch of a shape; a step that is off by more than rounding is refused.
+    (`compile_step` itself is not traced here: the suite's runtime type checker cannot be compiled; a stand-in
+    takes the compiled function's place.)"""
+    from interp.tasks.models.ntm import CompiledStepMismatch
+
+    seq = make_copy(CopyConfig(n=4, length=5), 0)
+    ntm._checked = set()
+    ntm._compiled = ntm.step  # agrees: passes, and the shape is remembered
+    torch.testing.assert_close(ntm(seq.inputs), ntm.forward_plain(seq.inputs), atol=1e-5, rtol=1e-5)
+    assert (4, 9, 8) in ntm._checked
+
+    def off(x, read, h, c, w, mem):
+        out, *rest = ntm.step(x, read, h, c, w, mem)
+        return (out + 1e-2, *rest)
+
+    ntm._checked, ntm._compiled = set(), off
+    with pytest.raises(CompiledStepMismatch, match="compiled NTM step differs"):
+        ntm(seq.inputs)
