@@ -7,6 +7,8 @@ of the clean-minus-corrupted difference. Two mechanisms bend the true curve away
   which key wins is invisible at t = 0 and then arrives all at once. `patch_path` measures the exact curve at
   several t, and again with every attention pattern held at the corrupted run's values: an effect that is
   flat near 0, rises late, and mostly disappears once patterns are frozen travels through attention moving.
+  Holding every norm's scale too leaves the MLPs as the only non-linearity on the path: an effect that still
+  arrives late then is bent by the MLPs' gates, a failure outside the two AtP* names.
 - **Cancellation.** Paths from one site to the answer with opposite signs cancel in the gradient, so AtP sees
   a small effect while the exact patch, which moves each path non-linearly, does not. GradDrop (AtP*) takes
   AtP again with the gradient kept out of one layer's attention and MLP at a time, and averages the absolute
@@ -29,6 +31,8 @@ from interp.atp import logit_difference as clean_ld
 from interp.devices import model_device
 from interp.patching import Patcher, Site, common_prefix
 
+FREEZE = {"patterns": "attn.hook_pattern", "norms": "hook_scale"}  # what `patch_path` can hold, by hook suffix
+
 
 @torch.no_grad()
 def patch_path(
@@ -39,21 +43,22 @@ def patch_path(
     bad: Int[Tensor, " n"],
     sites: Sequence[Site],
     ts: Sequence[float] = tuple(np.linspace(0, 1, 11)),
-    freeze_patterns: bool = False,
+    freeze: Sequence[str] = (),
 ) -> Float[np.ndarray, "site t"]:
     """Normalised effect of patching `corrupt + t (clean - corrupt)` at each site, for each t (1 = the clean
-    run's answer). With `freeze_patterns`, every layer's attention pattern is held at the corrupted run's."""
+    run's answer). `freeze`: "patterns" holds every attention pattern at the corrupted run's values, "norms"
+    every normalisation's scale."""
     p = Patcher(model, clean, corrupt, good, bad)
     names = sorted({s.hook for s in sites})
     acts_clean, acts_corrupt = p.activations(p.clean, names), p.activations(p.corrupt, names)
-    L = model.cfg.n_layers
-    patterns: dict[str, Tensor] = {}  # [n, head, S, keys]: not `activations`' [n, S, ...] layout
+    held: dict[str, Tensor] = {}  # patterns [n, head, S, keys], scales [n, S, 1]: not `activations`' layout
 
     def keep(x, hook):
-        patterns[hook.name] = x.detach().clone()
+        held[hook.name] = x.detach().clone()
 
-    if freeze_patterns:
-        p.forward(p.corrupt, [(f"blocks.{layer}.attn.hook_pattern", keep) for layer in range(L)])
+    suffixes = tuple(FREEZE[f] for f in freeze)
+    if suffixes:
+        p.forward(p.corrupt, [(name, keep) for name in model.hook_dict if name.endswith(suffixes)])
     lc, lk = float(p.forward(p.clean).mean()), float(p.forward(p.corrupt).mean())
     k, n = len(ts), p.n
     t = torch.tensor(list(ts), dtype=torch.float32, device=p.device).repeat_interleave(n)  # row j*n+i: t_j, pair i
@@ -69,11 +74,7 @@ def patch_path(
             return x
 
         hooks = [(s.hook, mix)]
-        if freeze_patterns:
-            hooks += [
-                (name, lambda x, hook, v=v: v.repeat(k, *[1] * (v.ndim - 1)).to(x.dtype))
-                for name, v in patterns.items()
-            ]
+        hooks += [(name, lambda x, hook, v=v: v.repeat(k, *[1] * (v.ndim - 1)).to(x.dtype)) for name, v in held.items()]
         ld = p.forward(p.corrupt.repeat(k, 1), hooks).view(k, n).mean(1).numpy()
         out.append((ld - lk) / (lc - lk) if lc != lk else np.full(k, np.nan))
     return np.stack(out)
@@ -122,23 +123,31 @@ def graddrop(
 Curve = Sequence[float] | np.ndarray
 
 
-def diagnose(exact: float, atp: float, curve: Curve, frozen: Curve, gd: float, ts: Curve) -> str:
-    """Which failure a cell shows: "saturation", "cancellation", "both", "neither" or "fits" (AtP within 30%).
+def diagnose(
+    exact: float, atp: float, curve: Curve, frozen: Curve, gd: float, ts: Curve, frozen_norms: Curve | None = None
+) -> str:
+    """Which failure a cell shows: "saturation", "cancellation", "both", "mlp", "neither", or "fits" (AtP within
+    30%).
 
-    Saturation: under half the effect has arrived by the first tenth of the path's length (the tangent at 0
-    misses it), and freezing attention patterns removes at least half of it. Cancellation: GradDrop is at
-    least twice |AtP| and half the exact effect, while |AtP| is under half the exact effect.
+    The effect arrives late when under half of it has by the first tenth of the path (the tangent at 0 misses
+    it). Saturation: it arrives late and freezing attention patterns removes at least half of it.
+    Cancellation: GradDrop is at least twice |AtP| and half the exact effect, while |AtP| is under half the
+    exact effect. MLP: it arrives late, neither of those, and at least half of it survives with attention
+    patterns and norm scales both frozen (`frozen_norms`): the MLPs bend it.
     """
     if abs(atp - exact) <= 0.3 * max(abs(exact), 1e-9):
         return "fits"
     ts = np.asarray(ts)
     early = float(np.interp(0.1, ts, curve) - curve[0]) / 0.1  # mean slope over the first tenth
     late = curve[-1] - curve[0]
-    saturation = abs(early) < 0.5 * abs(late) and abs(frozen[-1] - frozen[0]) < 0.5 * abs(late)
+    arrives_late = abs(early) < 0.5 * abs(late)
+    saturation = arrives_late and abs(frozen[-1] - frozen[0]) < 0.5 * abs(late)
     cancellation = gd >= max(2 * abs(atp), 0.5 * abs(exact)) and abs(atp) < 0.5 * abs(exact)
-    return {(True, True): "both", (True, False): "saturation", (False, True): "cancellation"}.get(
-        (saturation, cancellation), "neither"
-    )
+    if saturation or cancellation:
+        return "both" if saturation and cancellation else "saturation" if saturation else "cancellation"
+    if frozen_norms is not None and arrives_late and abs(frozen_norms[-1] - frozen_norms[0]) >= 0.5 * abs(late):
+        return "mlp"
+    return "neither"
 
 
 def site_label(s: Site) -> str:

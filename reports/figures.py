@@ -252,14 +252,18 @@ def estimate_scatter(
 
 
 def path_curves(t: list[float], cells: list[dict], title: str) -> go.Figure:
-    """Exact effect along the patching path (solid), with attention patterns frozen (dashed), and the AtP
-    tangent at t = 0 (dotted), one colour per cell: where they part is where the linear estimate fails."""
+    """Exact effect along the patching path (solid), with attention patterns frozen (dashed) and with norm
+    scales frozen too (dash-dot), and the AtP tangent at t = 0 (dotted), one colour per cell: where they part
+    is where the linear estimate fails."""
     fig = go.Figure()
     colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
     for i, c in enumerate(cells):
         col, label = colors[i % len(colors)], f"{c['site']} ({c['diagnosis']})"
         base = c["curve"][0]
-        for y, dash, name in ((c["curve"], "solid", label), (c["frozen"], "dash", f"{c['site']}, patterns frozen")):
+        curves = [(c["curve"], "solid", label), (c["frozen"], "dash", f"{c['site']}, patterns frozen")]
+        if "frozen_norms" in c:
+            curves.append((c["frozen_norms"], "longdashdot", f"{c['site']}, patterns and norms frozen"))
+        for y, dash, name in curves:
             fig.add_trace(
                 go.Scatter(
                     x=t, y=y, mode="lines+markers", name=name, legendgroup=c["site"], line={"color": col, "dash": dash}

@@ -164,17 +164,21 @@ def atp_sections(d: dict) -> list[Section]:
 
 def atp_check_items(checks: dict, name: str) -> list:
     """The cells AtP misses most: a table with GradDrop and the diagnosis, and their patching-path curves."""
-    rows = [["cell", "exact", "AtP", "GradDrop", "patterns frozen (t = 1)", "diagnosis"]] + [
+    rows = [["cell", "exact", "AtP", "GradDrop", "patterns frozen (t = 1)", "patterns and norms frozen", "diagnosis"]]
+    rows += [
         [c["site"], f"{c['exact']:.3f}", f"{c['atp']:.3f}", f"{c['graddrop']:.3f}", f"{c['frozen'][-1]:.3f}",
-         c["diagnosis"]]
+         f"{c['frozen_norms'][-1]:.3f}" if "frozen_norms" in c else "-", c["diagnosis"]]
         for c in checks["cells"]
     ]  # fmt: skip
     text = (
-        "<p>Why the largest misses miss (Kramár et al. 2024). <b>Saturation</b>: under half the effect arrives "
-        "in the first tenth of the path, so the tangent at t = 0 misses it, and freezing every attention pattern at "
-        "the corrupted run's removes at least half of it. <b>Cancellation</b>: GradDrop (AtP with no gradient "
-        "into one layer's attention and MLP at a time, mean of absolute values) is at least twice |AtP| and half "
-        "the exact effect, while |AtP| is under half the exact effect. <b>Fits</b>: AtP within 30%.</p>"
+        "<p>Why the largest misses miss. The effect <i>arrives late</i> when under half of it has arrived by the "
+        "first tenth of the path, so the tangent at t = 0 (AtP) misses it. <b>Saturation</b> (Kramár et al. "
+        "2024): it arrives late and freezing every attention pattern at the corrupted run's removes at least half "
+        "of it. <b>Cancellation</b> (ibid.): GradDrop (AtP with no gradient into one layer's attention and MLP at "
+        "a time, mean of absolute values) is at least twice |AtP| and half the exact effect, while |AtP| is under "
+        "half the exact effect. <b>MLP</b>: it arrives late, neither of those, and at least half of it survives "
+        "with attention patterns and every norm's scale frozen, so the MLPs' gates bend it. <b>Fits</b>: AtP "
+        "within 30%.</p>"
     )
     return [
         text,

@@ -54,7 +54,7 @@ def test_patching_heads_and_attribution(tiny_model, pairs, no_default_device):
     atp = attribution_patch(tiny_model, **pairs, progress=False)
     assert np.isfinite(atp.layer("z")).all()
     sites = [Site("mlp_out", 0), Site("z", 1, None, 0)]
-    assert np.isfinite(patch_path(tiny_model, **pairs, sites=sites, ts=[0.0, 1.0], freeze_patterns=True)).all()
+    assert np.isfinite(patch_path(tiny_model, **pairs, sites=sites, ts=[0.0, 1.0], freeze=("patterns", "norms"))).all()
     assert np.isfinite(graddrop(tiny_model, **pairs, sites=sites)).all()
 
 

@@ -145,4 +145,4 @@ def summary(m: dict) -> None:
               f"{ag['top_k_overlap']:.2f}")  # fmt: skip
     for c in (m.get("atp_checks") or {}).get("cells", []):
         print(f"  {c['site']}: exact {c['exact']:+.3f}, AtP {c['atp']:+.3f}, GradDrop {c['graddrop']:.3f}, "
-              f"frozen attention {c['frozen'][-1]:+.3f}: {c['diagnosis']}")  # fmt: skip
+              f"frozen attention {c['frozen'][-1]:+.3f}, and norms {c['frozen_norms'][-1]:+.3f}: {c['diagnosis']}")  # fmt: skip

@@ -172,7 +172,8 @@ def atp_checks(model, batch: dict, res: PatchResult, heads, atp: AtPResult, k: i
     sites = [c[0] for c in cells]
     ts = [float(v) for v in np.linspace(0, 1, 11)]
     curve = patch_path(model, **batch, sites=sites, ts=ts)
-    frozen = patch_path(model, **batch, sites=sites, ts=ts, freeze_patterns=True)
+    frozen = patch_path(model, **batch, sites=sites, ts=ts, freeze=("patterns",))
+    frozen_norms = patch_path(model, **batch, sites=sites, ts=ts, freeze=("patterns", "norms"))
     gd = graddrop(model, **batch, sites=sites)
     rows = [
         {
@@ -182,8 +183,9 @@ def atp_checks(model, batch: dict, res: PatchResult, heads, atp: AtPResult, k: i
             "graddrop": float(g),
             "curve": c.tolist(),
             "frozen": f.tolist(),
-            "diagnosis": diagnose(float(e), float(a), c, f, float(g), ts),
+            "frozen_norms": fn.tolist(),
+            "diagnosis": diagnose(float(e), float(a), c, f, float(g), ts, fn),
         }
-        for (s, e, a), c, f, g in zip(cells, curve, frozen, gd, strict=True)
+        for (s, e, a), c, f, fn, g in zip(cells, curve, frozen, frozen_norms, gd, strict=True)
     ]
     return {"t": ts, "cells": rows}

@@ -40,10 +40,20 @@ def test_path_runs_from_corrupt_to_the_exact_patch_with_atp_as_its_slope(tiny_mo
 def test_frozen_patterns_change_only_what_attention_carries(tiny_model, batch):
     ts = [0.0, 0.5, 1.0]
     full = patch_path(tiny_model, **batch, sites=SITES, ts=ts)
-    frozen = patch_path(tiny_model, **batch, sites=SITES, ts=ts, freeze_patterns=True)
+    frozen = patch_path(tiny_model, **batch, sites=SITES, ts=ts, freeze=("patterns",))
     np.testing.assert_allclose(frozen[2], full[2], atol=1e-5)  # the last MLP: no attention after it
     np.testing.assert_allclose(frozen[:, 0], full[:, 0], atol=1e-6)  # t = 0 is the corrupted run either way
     assert np.abs(frozen[0] - full[0]).max() > 1e-6  # layer 0's MLP also moves layer 1's attention (a little here)
+
+
+def test_with_patterns_and_norms_frozen_the_last_mlp_acts_linearly(tiny_model, batch):
+    """After the last MLP only the final norm and the unembedding lie: with the norm's scale held, its
+    patch is linear in t, so the midpoint is the mean of the ends; without, it is not."""
+    ts = [0.0, 0.5, 1.0]
+    held = patch_path(tiny_model, **batch, sites=[SITES[2]], ts=ts, freeze=("patterns", "norms"))[0]
+    assert abs(held[1] - (held[0] + held[2]) / 2) < 1e-5  # float32 rounding (about 4e-6 here)
+    free = patch_path(tiny_model, **batch, sites=[SITES[2]], ts=ts)[0]
+    assert abs(free[1] - (free[0] + free[2]) / 2) > 1e-5  # the final norm bends it (about 3e-5 here)
 
 
 def test_graddrop_is_atp_where_nothing_lies_downstream(tiny_model, batch, atp):
@@ -60,3 +70,5 @@ def test_diagnosis_names_each_signature():
     assert diagnose(1.0, 0.05, late, np.zeros(11), 0.6, ts) == "both"
     assert diagnose(1.0, 0.9, ts, ts, 0.9, ts) == "fits"
     assert diagnose(1.0, 0.3, ts, ts, 0.3, ts) == "neither"
+    assert diagnose(1.0, 0.05, late, late, 0.05, ts, frozen_norms=0.8 * late) == "mlp"  # survives every freeze
+    assert diagnose(1.0, 0.05, late, late, 0.05, ts, frozen_norms=0.1 * late) == "neither"

@@ -56,7 +56,8 @@ def test_atp_checks_are_saved_printed_and_drawn(tiny_dir, tmp_path, capsys):
     meta = json.loads((out / "patch.json").read_text())
     cells = meta["atp_checks"]["cells"]
     assert len(cells) == 4 and len(meta["atp_checks"]["t"]) == 11  # 2 sublayers, 2 heads
-    assert all(c["diagnosis"] in ("fits", "saturation", "cancellation", "both", "neither") for c in cells)
+    assert all(c["diagnosis"] in ("fits", "saturation", "cancellation", "both", "mlp", "neither") for c in cells)
+    assert all(len(c["frozen_norms"]) == 11 for c in cells)
     assert all(c["site"] in printed for c in cells)
     page = (out / "patch.html").read_text()
     assert "Exact effect along the patching path" in page and "GradDrop" in page
