@@ -54,6 +54,14 @@ def load(run: Path, memory: int | None = None):
     return model, info, opt
 
 
+def sequences_so_far(run: Path) -> int:
+    """Training sequences behind a run's checkpoint: its own, plus those of the runs it was warm-started from
+    (as each recorded them)."""
+    ck = run / "ckpt" if (run / "ckpt").exists() else run / ".ckpt-old"
+    info = json.loads((ck / "run.json").read_text())
+    return int(info.get("sequences_before", 0)) + int(info["sequences"])
+
+
 def warm_start(model, run: Path, sizes: dict) -> list[str]:
     """Copy a trained run's weights into `model` (same model kind, possibly another task).
 

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from interp.tasks.memory import Seq, bits_per_sequence, sample
 from interp.tasks.models.ntm import NTM
-from interp.tasks.persist import load, save, warm_start
+from interp.tasks.persist import load, save, sequences_so_far, warm_start
 from interp.tasks.setup import (
     TrainConfig,
     build,
@@ -99,6 +99,8 @@ def start(
             "step": 0,
             "seconds": 0.0,
             "sequences": 0,
+            # sequences the warm start's weights had already seen (its own run and those it started from)
+            "sequences_before": sequences_so_far(Path(cfg.init_from)) if cfg.init_from else 0,
             "history": [],
             "held_out": [],
             "commands": [command],

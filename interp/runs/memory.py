@@ -73,6 +73,7 @@ def evaluate_runs(
                 "config": cfg,
                 "step": info["step"],
                 "sequences": info["sequences"],
+                "sequences_before": info.get("sequences_before", 0),
                 "seconds": info["seconds"],
                 "held_out": info["held_out"],
                 "train_commands": info.get("commands", []),

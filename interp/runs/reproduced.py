@@ -40,6 +40,13 @@ def _p(text: str) -> str:
     return f"<p>{html.escape(text)}</p>"
 
 
+def seen(run: dict) -> str:
+    """A run's training sequences; a warm-started run's own, unless it recorded those before it."""
+    if (run.get("config") or {}).get("init_from") and not run.get("sequences_before"):
+        return f"{run['sequences']:,} (in its last run; it was warm-started from earlier ones)"
+    return f"{run.get('sequences_before', 0) + run['sequences']:,}"
+
+
 def ngrams(data: dict) -> tuple[str, list]:
     runs, arrays = data["runs"], data["arrays"]
     by = {r["model"]: r for r in runs}
@@ -55,8 +62,8 @@ def ngrams(data: dict) -> tuple[str, list]:
     )
     ours = (
         f"On {ntm['eval_sequences']:,} fixed held-out sequences paired with the optimal estimator "
-        f"({ntm['optimal']:.2f} bits per sequence): NTM {diff(ntm)} bits above it after {ntm['sequences']:,} "
-        f"training sequences, LSTM {diff(lstm)} after {lstm['sequences']:,}; {ahead}. "
+        f"({ntm['optimal']:.2f} bits per sequence): NTM {diff(ntm)} bits above it after {seen(ntm)} "
+        f"training sequences, LSTM {diff(lstm)} after {seen(lstm)}; {ahead}. "
         + ("Both are within 2 bits of the optimum." if max(ntm["above_optimal"], lstm["above_optimal"]) <= 2 else
            "Neither is within 2 bits of the optimum yet: the paper trained for longer.")
     )  # fmt: skip

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from interp.tasks.persist import load
-from interp.tasks.setup import TrainConfig
+from interp.tasks.setup import TrainConfig, task_options, train_config
 from interp.tasks.train import evaluate, train
 
 
@@ -72,7 +72,8 @@ def test_committed_checkpoints_reproduce_their_recorded_held_out_cost(name):
     step, recorded, _ = info["held_out"][-1]
     assert step == info["step"]
     model.eval()
-    assert evaluate(model, info["config"]["task"]) == pytest.approx(recorded, rel=1e-3, abs=1e-3)
+    options = task_options(train_config(info["config"]))  # e.g. the repeat count fed as pulses
+    assert evaluate(model, info["config"]["task"], **options) == pytest.approx(recorded, rel=1e-3, abs=1e-3)
 
 
 def test_memory_sizes_vary_by_batch_and_resume_the_same(tmp_path):

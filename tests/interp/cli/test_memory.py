@@ -130,6 +130,7 @@ def test_warm_start_carries_a_copy_ntm_into_repeat_copy(tmp_path):
         torch.testing.assert_close(rep(x)[..., :8], copy_model(x[..., :-1]), atol=1e-4, rtol=0)
     info = json.loads((tmp_path / "rep" / "ckpt" / "run.json").read_text())
     assert info["config"]["init_from"] == str(tmp_path / "copy")
+    assert info["sequences_before"] == _cfg(steps=3).steps * _cfg(steps=3).batch  # what the copy run had seen
 
 
 def test_warm_start_refuses_other_sizes_and_models(tmp_path, capsys):
