@@ -21,6 +21,7 @@ from interp.cli.common import (
     outputs,
     parse,
     refuse_existing,
+    stage_line,
     write_figures,
 )
 from interp.errors import InterpError
@@ -119,7 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         atp_checks=a.atp_checks,
     )
     try:
-        res = run(cfg, command_line("python -m interp.patch", argv), progress=False if a.quiet else None)
+        res = run(
+            cfg,
+            command_line("python -m interp.patch", argv),
+            progress=False if a.quiet else None,
+            on_stage=None if a.quiet else stage_line,
+        )
     except (InterpError, ValueError) as e:
         return fail(str(e))
     summary(res.meta)

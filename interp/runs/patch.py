@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from interp.pairs import pair_tokens
 from interp.patching import PatchConfig, Site
 from interp.reports.html import notebook
 from interp.reports.sections import patch_sections
+from interp.stages import Stages
 from interp.sublayers import PatchResult, run_patching
 from interp.tasks.arithmetic import ArithmeticConfig, make_pairs
 from interp.versions import versions
@@ -97,17 +98,22 @@ class PatchRun:
         return cls(cfg, PatchResult.from_arrays(meta, arrays), {k: v for k, v in meta.items() if k != "effect"}, extra)
 
 
-def run(cfg: PatchRunConfig, command: str = "", progress: bool | None = None) -> PatchRun:
-    t = time.perf_counter()
-    model = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, n_devices=cfg.n_devices)
-    load_s = time.perf_counter() - t
+def run(
+    cfg: PatchRunConfig,
+    command: str = "",
+    progress: bool | None = None,
+    on_stage: Callable[[str, float], None] | None = None,
+) -> PatchRun:
+    """The whole run; `on_stage(name, seconds)` is called as each stage ends."""
+    times = Stages(on_stage)
+    with times("load"):
+        model = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, n_devices=cfg.n_devices)
     pairs = make_pairs(cfg.task, cfg.seed)
     batch, kept = pair_tokens(model, pairs)
-    t = time.perf_counter()
-    res = run_patching(model, **batch, cfg=cfg.patch, progress=progress)
-    patch_s = time.perf_counter() - t
+    with times("patch"):
+        res = run_patching(model, **batch, cfg=cfg.patch, progress=progress)
     suffix = [model.tokenizer.decode([i]) for i in batch["clean"][0, res.prefix_tokens :].tolist()]
-    extra, more = methods(model, batch, res, cfg, progress)
+    extra, more = methods(model, batch, res, cfg, progress, times)
     meta = {
         "model": Path(cfg.model).name,
         "task": asdict(cfg.task) | {"digits": list(cfg.task.digits)},
@@ -120,27 +126,25 @@ def run(cfg: PatchRunConfig, command: str = "", progress: bool | None = None) ->
         "ld_clean": res.ld_clean,
         "ld_corrupt": res.ld_corrupt,
         "top": top_sites(res.effect, res.sites),
-        "timings": {"load_s": load_s, "patch_s": patch_s} | more.pop("timings"),
+        "timings": dict(times),
         "versions": versions(),
         "command": command,
     } | more
     return PatchRun(cfg, res, meta, extra)
 
 
-def methods(model, batch: dict, res: PatchResult, cfg: PatchRunConfig, progress) -> tuple[dict, dict]:
+def methods(model, batch: dict, res: PatchResult, cfg: PatchRunConfig, progress, times: Stages) -> tuple[dict, dict]:
     """(arrays, meta) of the per-head grid and attribution patching, where the config asks for them."""
-    arrays, meta, timings = {}, {}, {}
+    arrays, meta = {}, {}
     heads = None
     if cfg.heads:
-        t = time.perf_counter()
-        heads = run_head_patching(model, **batch, rows_per_forward=cfg.patch.rows_per_forward, progress=progress)
-        timings["heads_s"] = time.perf_counter() - t
+        with times("heads"):
+            heads = run_head_patching(model, **batch, rows_per_forward=cfg.patch.rows_per_forward, progress=progress)
         arrays |= heads.arrays()
         meta["heads"] = {"top": heads.top, "tokens": heads.tokens}
     if cfg.atp:
-        t = time.perf_counter()
-        atp = attribution_patch(model, **batch, progress=progress)
-        timings["atp_s"] = time.perf_counter() - t
+        with times("atp"):
+            atp = attribution_patch(model, **batch, progress=progress)
         arrays |= {f"atp_{k}": v for k, v in atp.estimate.items()}
         est = np.stack([atp.layer(s) for s in res.sites])  # [site, layer]
         meta["atp"] = {"sublayers": agreement(res.effect, est)}
@@ -149,10 +153,9 @@ def methods(model, batch: dict, res: PatchResult, cfg: PatchRunConfig, progress)
         if heads is not None:
             meta["atp"]["heads"] = agreement(heads.effect, atp.layer("z"))
         if cfg.atp_checks:
-            t = time.perf_counter()
-            meta["atp_checks"] = atp_checks(model, batch, res, heads, atp, cfg.atp_checks)
-            timings["atp_checks_s"] = time.perf_counter() - t
-    return arrays, meta | {"timings": timings}
+            with times("atp_checks"):
+                meta["atp_checks"] = atp_checks(model, batch, res, heads, atp, cfg.atp_checks)
+    return arrays, meta
 
 
 def atp_checks(model, batch: dict, res: PatchResult, heads, atp: AtPResult, k: int) -> dict:

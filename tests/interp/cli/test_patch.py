@@ -61,3 +61,14 @@ def test_atp_checks_are_saved_printed_and_drawn(tiny_dir, tmp_path, capsys):
     assert all(c["site"] in printed for c in cells)
     page = (out / "patch.html").read_text()
     assert "Exact effect along the patching path" in page and "GradDrop" in page
+
+
+def test_a_log_gets_one_line_per_stage(tiny_dir, tmp_path, capsys):
+    """Not attached to a terminal (a log file), each stage says when it ends and how long it took."""
+    argv = ["--model", str(tiny_dir), "--n", "5", "--shots", "2", "--no-positions", "--out", str(tmp_path / "o")]
+    assert main(argv + ["--heads", "--atp", "--atp-checks", "1"]) == 0
+    err = capsys.readouterr().err
+    for stage in ("load", "patch", "heads", "atp", "atp_checks"):
+        assert f"\n{stage}: " in "\n" + err
+    meta = json.loads((tmp_path / "o" / "patch.json").read_text())
+    assert set(meta["timings"]) == {"load_s", "patch_s", "heads_s", "atp_s", "atp_checks_s"}
