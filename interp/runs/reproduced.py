@@ -47,6 +47,16 @@ def seen(run: dict) -> str:
     return f"{run.get('sequences_before', 0) + run['sequences']:,}"
 
 
+def near_optimum(ntm: float, lstm: float, within: float = 2.0) -> str:
+    """Which models are within `within` bits per sequence of the optimum (the paper's NTM is about 1 bit)."""
+    close = [name for name, gap in (("NTM", ntm), ("LSTM", lstm)) if gap <= within]
+    if len(close) == 2:
+        return f"Both are within {within:g} bits of the optimum."
+    if close:
+        return f"Only the {close[0]} is within {within:g} bits of the optimum."
+    return f"Neither is within {within:g} bits of the optimum yet: the paper trained for longer."
+
+
 def ngrams(data: dict) -> tuple[str, list]:
     runs, arrays = data["runs"], data["arrays"]
     by = {r["model"]: r for r in runs}
@@ -64,9 +74,8 @@ def ngrams(data: dict) -> tuple[str, list]:
         f"On {ntm['eval_sequences']:,} fixed held-out sequences paired with the optimal estimator "
         f"({ntm['optimal']:.2f} bits per sequence): NTM {diff(ntm)} bits above it after {seen(ntm)} "
         f"training sequences, LSTM {diff(lstm)} after {seen(lstm)}; {ahead}. "
-        + ("Both are within 2 bits of the optimum." if max(ntm["above_optimal"], lstm["above_optimal"]) <= 2 else
-           "Neither is within 2 bits of the optimum yet: the paper trained for longer.")
-    )  # fmt: skip
+        + near_optimum(ntm["above_optimal"], lstm["above_optimal"])
+    )
     first = runs[0]["name"]
     rows = {"Input": arrays[f"{first}/example/inputs"], "Optimal": arrays[f"{first}/example/optimal"]}
     rows |= {"NTM": arrays[f"{ntm['name']}/example/pred"], "LSTM": arrays[f"{lstm['name']}/example/pred"]}

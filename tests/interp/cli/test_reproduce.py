@@ -11,7 +11,7 @@ import pytest
 
 from interp.cli.reproduce import main
 from interp.runs.reproduce import SIZES, Step, plan, same_command, state
-from interp.runs.reproduced import page
+from interp.runs.reproduced import near_optimum, page
 from tests.browser import render, require_browser
 
 
@@ -31,6 +31,13 @@ def test_each_size_plans_the_five_reference_figures():
     assert tokens == {"smoke": "256", "default": "8192", "full": "32768"}
     with pytest.raises(ValueError, match="size must be"):
         plan("huge")
+
+
+def test_the_n_gram_verdict_names_who_is_near_the_optimum():
+    assert near_optimum(1.2, 1.9) == "Both are within 2 bits of the optimum."
+    assert near_optimum(13.5, 1.3) == "Only the LSTM is within 2 bits of the optimum."
+    assert near_optimum(1.0, 2.5) == "Only the NTM is within 2 bits of the optimum."
+    assert near_optimum(21.2, 15.5).startswith("Neither is within 2 bits")
 
 
 def test_state_tells_missing_same_and_different(tmp_path):
