@@ -129,8 +129,8 @@ def diagnose(
     """Which failure a cell shows: "saturation", "cancellation", "both", "mlp", "neither", or "fits" (AtP within
     30%).
 
-    The effect arrives late when under half of it has by the first tenth of the path (the tangent at 0 misses
-    it). Saturation: it arrives late and freezing attention patterns removes at least half of it.
+    The effect arrives late when the path's mean slope over its first tenth is under half its mean slope
+    over the whole path (under 5% of the effect by t = 0.1: the tangent at 0 misses it). Saturation: it arrives late and freezing attention patterns removes at least half of it.
     Cancellation: GradDrop is at least twice |AtP| and half the exact effect, while |AtP| is under half the
     exact effect. MLP: it arrives late, neither of those, and at least half of it survives with attention
     patterns and norm scales both frozen (`frozen_norms`): the MLPs bend it.

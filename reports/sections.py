@@ -171,8 +171,8 @@ def atp_check_items(checks: dict, name: str) -> list:
         for c in checks["cells"]
     ]  # fmt: skip
     text = (
-        "<p>Why the largest misses miss. The effect <i>arrives late</i> when under half of it has arrived by the "
-        "first tenth of the path, so the tangent at t = 0 (AtP) misses it. <b>Saturation</b> (Kramár et al. "
+        "<p>Why the largest misses miss. The effect <i>arrives late</i> when the path rises over its first tenth "
+        "at under half its mean slope (under 5% of the effect by t = 0.1), so the tangent at t = 0 (AtP) misses it. <b>Saturation</b> (Kramár et al. "
         "2024): it arrives late and freezing every attention pattern at the corrupted run's removes at least half "
         "of it. <b>Cancellation</b> (ibid.): GradDrop (AtP with no gradient into one layer's attention and MLP at "
         "a time, mean of absolute values) is at least twice |AtP| and half the exact effect, while |AtP| is under "

@@ -7,7 +7,7 @@ import os
 import shlex
 import shutil
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import torch
@@ -86,15 +86,16 @@ def check_formats(ap: Parser, a: argparse.Namespace) -> tuple[str, ...]:
         ap.error(f"--format: {e}")
 
 
-def write_figures(sections, out_dir: Path, formats: Sequence[str]) -> None:
+def write_figures(sections: Callable[[], Sequence], out_dir: Path, formats: Sequence[str]) -> None:
     """Static copies of a page's figures in OUT/figures/, written to a scratch folder and renamed into place.
-    Where kaleido or Chromium is missing, one line says how to get them; the HTML page stands either way."""
+    `sections` builds the page's sections, only when a static format is asked for (HTML alone needs nothing
+    more). Where kaleido or Chromium is missing, one line says how to get them; the HTML page stands either way."""
     if not any(f in STATIC for f in formats):
         return
     tmp = out_dir / ".figures.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        written = write_static(page_figures(sections), tmp, formats)
+        written = write_static(page_figures(sections()), tmp, formats)
     except StaticExportUnavailable as e:
         shutil.rmtree(tmp, ignore_errors=True)
         print(f"note: the HTML page is written; {e}", file=sys.stderr)

@@ -117,7 +117,7 @@ def plot(folder: Path, output: Path | None = None, overwrite: bool = False, form
         ev = MemoryEval(json.loads((folder / "memory.json").read_text()), {k: z[k] for k in z.files})
     atomic_write_text(output, page(ev))
     print(f"wrote {output}")
-    write_figures(memory_sections(ev.for_report()), output.parent, formats)
+    write_figures(lambda: memory_sections(ev.for_report()), output.parent, formats)
     return 0
 
 
@@ -146,7 +146,7 @@ def evaluate(
         },
     )
     print(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
-    write_figures(memory_sections(ev.for_report()), out, formats)
+    write_figures(lambda: memory_sections(ev.for_report()), out, formats)
     return 0
 
 

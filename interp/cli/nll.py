@@ -111,5 +111,5 @@ def main(argv: list[str] | None = None) -> int:
             print(stats_table(m.model, m.stats))
     write(res, out)
     print(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
-    write_figures(nll_sections(res.for_report()), out, a.formats)
+    write_figures(lambda: nll_sections(res.for_report()), out, a.formats)
     return 0

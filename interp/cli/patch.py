@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     summary(res.meta)
     write(res, out, a.threshold)
     print(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
-    write_figures(patch_sections(res.for_report(), a.threshold), out, a.formats)
+    write_figures(lambda: patch_sections(res.for_report(), a.threshold), out, a.formats)
     return 0
 
 

@@ -47,7 +47,7 @@ def page(out: dict) -> str:
 
 
 def figures(res: ProbeRun, out_dir: Path, formats, order: str = "place") -> None:
-    write_figures(probe_sections(for_report(res.to_json() | {"order": order})), out_dir, formats)
+    write_figures(lambda: probe_sections(for_report(res.to_json() | {"order": order})), out_dir, formats)
 
 
 def _json_default(o):

@@ -111,5 +111,5 @@ def main(argv: list[str] | None = None) -> int:
     dest.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(dest, page)
     print(f"wrote {dest} ({n} results, {len(page) / 1e6:.1f} MB)")
-    write_figures(sections, dest.parent, a.formats)
+    write_figures(lambda: sections, dest.parent, a.formats)
     return 0

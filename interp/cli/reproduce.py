@@ -63,5 +63,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {w}", file=sys.stderr)
     atomic_write_text(root / PAGE, html_page)
     print(f"wrote {root / PAGE} ({len(steps) - len(warnings)} of {len(steps)} figures drawn)")
-    write_figures(sections, root, a.formats)
+    write_figures(lambda: sections, root, a.formats)
     return 0 if not warnings else 1
