@@ -6,6 +6,7 @@ but cannot `--resume`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -52,6 +53,13 @@ def load(run: Path, memory: int | None = None):
     model.load_state_dict(load_file(ck / "model.safetensors", device="cpu"))
     opt = torch.load(ck / "optim.pt", map_location="cpu") if (ck / "optim.pt").exists() else None
     return model, info, opt
+
+
+def weights_digest(run: Path) -> str:
+    """SHA-256 of the run's weights file: what an evaluation records, so that a saved result can tell
+    whether it was made from the checkpoint that is there now."""
+    ck = run / "ckpt" if (run / "ckpt").exists() else run / ".ckpt-old"
+    return hashlib.sha256((ck / "model.safetensors").read_bytes()).hexdigest()
 
 
 def sequences_so_far(run: Path) -> int:

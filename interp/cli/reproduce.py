@@ -47,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{root / PAGE} exists; use --overwrite (runs made by the same commands are reused) or another --out"
         )
     if clash and not a.overwrite:
-        return fail(f"{', '.join(clash)} under {root} hold results of other commands; use --overwrite or another --out")
+        return fail(
+            f"{', '.join(clash)} under {root} hold results of other commands (or of other checkpoints); "
+            "use --overwrite or another --out"
+        )
     root.mkdir(parents=True, exist_ok=True)
     runs = {}
     for i, step in enumerate(steps, 1):

@@ -12,7 +12,7 @@ from interp.reports.html import notebook
 from interp.reports.memory import memory_sections
 from interp.tasks.evaluate import eval_run
 from interp.tasks.memory import TASKS
-from interp.tasks.persist import load
+from interp.tasks.persist import load, weights_digest
 from interp.tasks.setup import task_options, train_config
 from interp.versions import versions
 
@@ -68,6 +68,7 @@ def evaluate_runs(
             {
                 "name": name,
                 "folder": str(run),
+                "weights": weights_digest(run),  # sha256: which checkpoint this result is of
                 "task": cfg["task"],
                 "model": cfg["model"],
                 "config": cfg,

@@ -19,6 +19,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Literal
 
+from interp.tasks.persist import weights_digest
+
 Size = Literal["smoke", "default", "full"]
 SIZES: tuple[Size, ...] = ("smoke", "default", "full")
 SEED = 0  # every step's seed (each command's default)
@@ -98,10 +100,22 @@ def state(step: Step, root: Path) -> Literal["missing", "same", "different"]:
             "missing" if not (root / step.folder).exists() or not any((root / step.folder).iterdir()) else "different"
         )
     try:
-        recorded = json.loads(path.read_text()).get("command", "")
+        result = json.loads(path.read_text())
     except (OSError, ValueError):
         return "different"
-    return "same" if same_command(recorded, step.command(root)) else "different"
+    if not same_command(result.get("command", ""), step.command(root)):
+        return "different"
+    if step.kind == "memory" and not same_weights(result):
+        return "different"  # the same command on other checkpoints (e.g. updated since): not this figure
+    return "same"
+
+
+def same_weights(result: dict) -> bool:
+    """Whether a memory evaluation was made from the checkpoints its runs' folders hold now."""
+    try:
+        return all(r["weights"] == weights_digest(Path(r["folder"])) for r in result["runs"])
+    except (KeyError, OSError):
+        return False  # made before evaluations recorded their weights, or a checkpoint is gone
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,9 @@ def repeat_copy(data: dict) -> tuple[str, list]:
         if count == "unary"
         else ""
     )
-    return "On two held-out batches of 32 per setting: " + " ".join(parts) + " " + verdict + fed, figs
+    controller = (ntm.get("config") or {}).get("controller") or "lstm"
+    ctrl = " The NTM's controller is feedforward, one of the paper's two." if controller == "ff" else ""
+    return "On two held-out batches of 32 per setting: " + " ".join(parts) + " " + verdict + fed + ctrl, figs
 
 
 def nll(data: dict) -> tuple[str, list]:

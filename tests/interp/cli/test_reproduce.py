@@ -6,12 +6,14 @@ smallest size on the real models and opens the page in headless Chromium."""
 import json
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
 from interp.cli.reproduce import main
 from interp.runs.reproduce import SIZES, Step, plan, same_command, state
 from interp.runs.reproduced import near_optimum, page
+from interp.tasks.persist import weights_digest
 from tests.browser import render, require_browser
 
 
@@ -53,6 +55,26 @@ def test_state_tells_missing_same_and_different(tmp_path):
     (folder / step.result).write_text(json.dumps({"command": step.command(tmp_path).replace("8", "9")}))
     assert state(step, tmp_path) == "different"
     (folder / step.result).write_text("{truncated")
+    assert state(step, tmp_path) == "different"
+
+
+def test_a_memory_result_of_other_checkpoints_is_not_reused(tmp_path):
+    """The same eval command on checkpoints changed since (e.g. a newer commit's) is not that figure."""
+    step = plan("smoke")[1]
+    folder = tmp_path / step.folder
+    folder.mkdir()
+    runs = [Path(a) for a in step.args[1:]]
+    result = {
+        "command": step.command(tmp_path),
+        "runs": [{"folder": str(r), "weights": weights_digest(r)} for r in runs],
+    }
+    (folder / step.result).write_text(json.dumps(result))
+    assert state(step, tmp_path) == "same"
+    result["runs"][0]["weights"] = "0" * 64
+    (folder / step.result).write_text(json.dumps(result))
+    assert state(step, tmp_path) == "different"
+    del result["runs"][0]["weights"]  # written before evaluations recorded their weights
+    (folder / step.result).write_text(json.dumps(result))
     assert state(step, tmp_path) == "different"
 
 
