@@ -95,9 +95,11 @@ def channel_costs(model, task: str, batches: int = 2, **overrides) -> tuple[floa
     return data, marker
 
 
-def eval_run(model, task: str, options: dict | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+def eval_run(model, task: str, options: dict | None = None, batches: int = 2) -> tuple[dict, dict[str, np.ndarray]]:
     """(results, arrays) of one trained model on its task; `options`: the generator settings it was trained
-    with (`train.task_options`), kept at every evaluation point."""
+    with (`train.task_options`), kept at every evaluation point; `batches` held-out batches of 32 per point
+    (the first ones are always the same, so more batches extend the default sample). N-grams are scored on
+    their 1,000 fixed sequences whatever `batches` is."""
     spec = TASKS[task]
     options = options or {}
     model.eval()
@@ -106,10 +108,11 @@ def eval_run(model, task: str, options: dict | None = None) -> tuple[dict, dict[
     res = {
         "x": list(spec.x),
         "xlabel": spec.xlabel,
-        "cost": [evaluate(model, task, batches=2, **point, **options) for point in spec.points],
+        "cost": [evaluate(model, task, batches=batches, **point, **options) for point in spec.points],
+        "eval_batches": batches,
     }
     if spec.figure == "repeat":  # the paper's NTM missed the end marker past ~12 repeats: report it apart
-        split = [channel_costs(model, task, batches=2, **point, **options) for point in spec.points]
+        split = [channel_costs(model, task, batches=batches, **point, **options) for point in spec.points]
         res["data_cost"], res["marker_cost"] = [c[0] for c in split], [c[1] for c in split]
         arrays = {
             f"example_{p['length']}x{p['repeats']}/{k}": v

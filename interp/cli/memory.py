@@ -93,6 +93,14 @@ def parser() -> Parser:
         metavar="N",
         help="NTM memory locations at evaluation (default: as trained; no weight depends on N)",
     )
+    e.add_argument(
+        "--batches",
+        type=int,
+        default=2,
+        metavar="K",
+        help="held-out batches of 32 per evaluation point (default 2; more for a tighter figure, the first "
+        "ones unchanged). N-grams always use their 1,000 fixed sequences",
+    )
     add_device_args(e, split=False)
     add_format_arg(e)
     e.add_argument("--overwrite", action="store_true")
@@ -130,11 +138,14 @@ def evaluate(
     device: str = "cpu",
     dtype: str = "float32",
     formats=("html",),
+    batches: int = 2,
 ) -> int:
+    if batches < 1:
+        return fail(f"--batches must be at least 1, got {batches}")
     if (rc := refuse_existing(out, outputs(formats, OUTPUTS), overwrite)) is not None:
         return rc
     try:
-        ev = evaluate_runs(runs, command, memory=memory, device=device, dtype=dtype)
+        ev = evaluate_runs(runs, command, memory=memory, device=device, dtype=dtype, batches=batches)
     except (FileNotFoundError, ValueError) as e:
         return fail(str(e))
     write_outputs(
@@ -219,5 +230,5 @@ def main(argv: list[str] | None = None) -> int:
         return plot(Path(a.folder), Path(a.output) if a.output else None, a.overwrite, a.formats)
     if a.cmd == "eval":
         runs = [Path(r) for r in a.runs]
-        return evaluate(runs, Path(a.out), a.overwrite, command, a.memory, a.device, a.dtype, a.formats)
+        return evaluate(runs, Path(a.out), a.overwrite, command, a.memory, a.device, a.dtype, a.formats, a.batches)
     return train_command(a, command)

@@ -56,6 +56,7 @@ def evaluate_runs(
     memory: int | None = None,
     device: str = "cpu",
     dtype: str = "float32",
+    batches: int = 2,
 ) -> MemoryEval:
     meta, arrays = {"runs": [], "command": command, "versions": versions()}, {}
     for run in runs:
@@ -63,7 +64,7 @@ def evaluate_runs(
         model.to(resolve_device(device), resolve_dtype(dtype))
         cfg = info["config"]
         name = f"{cfg['model'].upper()} {cfg['task']}"
-        res, arr = eval_run(model, cfg["task"], task_options(train_config(cfg)))
+        res, arr = eval_run(model, cfg["task"], task_options(train_config(cfg)), batches=batches)
         meta["runs"].append(
             {
                 "name": name,

@@ -3,13 +3,14 @@ import json
 import re
 
 import numpy as np
+import pytest
 import torch
 
 from interp.cli import memory as cli
 from interp.tasks.memory import TASKS, RepeatCopyConfig, make_repeat_copy
 from interp.tasks.persist import load
 from interp.tasks.setup import TrainConfig
-from interp.tasks.train import train
+from interp.tasks.train import evaluate, train
 
 
 def _cfg(**kw):
@@ -91,6 +92,31 @@ def test_eval_writes_data_and_figures(tmp_path, monkeypatch):
     z = np.load(out / "memory.npz")
     assert z["NTM copy/example/write_w"].shape == (41, 8) and "LSTM copy/example/write_w" not in z
     assert (out / "memory.html").read_text().count('class="plotly-graph-div"') == 1 + 1 + 2 + 1
+
+
+def test_eval_batches_extend_the_default_sample(tmp_path, monkeypatch, capsys):
+    """`--batches K` scores K held-out batches per point, the default two among them; 0 is refused."""
+    short = dataclasses.replace(TASKS["copy"], points=({"length": 10},), x=(10,))
+    monkeypatch.setitem(TASKS, "copy", short)
+    torch.set_num_threads(1)
+    train(_cfg(steps=4, n_layers=1), tmp_path / "ntm", progress=False)
+    costs = {}
+    for k in (2, 5):
+        out = tmp_path / f"eval{k}"
+        assert cli.main(["eval", str(tmp_path / "ntm"), "--out", str(out), "--batches", str(k)]) == 0
+        run = json.loads((out / "memory.json").read_text())["runs"][0]
+        assert run["eval_batches"] == k
+        costs[k] = run["cost"][0]
+    model = load(tmp_path / "ntm")[0].eval()
+    singles = [evaluate(model, "copy", batches=i + 1, length=10) * (i + 1) for i in range(5)]
+    per_batch = [singles[0]] + [b - a for a, b in zip(singles, singles[1:], strict=False)]
+    assert costs[2] == pytest.approx(np.mean(per_batch[:2]), rel=1e-5)
+    assert costs[5] == pytest.approx(np.mean(per_batch), rel=1e-5)
+    capsys.readouterr()
+    assert cli.main(["eval", str(tmp_path / "ntm"), "--out", str(tmp_path / "e0"), "--batches", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--batches must be at least 1" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "e0").exists()
 
 
 def test_warm_start_carries_a_copy_ntm_into_repeat_copy(tmp_path):
