@@ -42,6 +42,31 @@ def page(ev: MemoryEval) -> str:
     return assemble(memory_sections(ev.for_report()), "Memory tasks")
 
 
+def add_eval_parser(sub) -> None:
+    """The `eval` subcommand and its options."""
+    e = sub.add_parser("eval", help="held-out cost of trained runs, written as memory.json/npz with figures")
+    e.add_argument("runs", nargs="+")
+    e.add_argument("--out", required=True)
+    e.add_argument(
+        "--memory",
+        type=int,
+        default=None,
+        metavar="N",
+        help="NTM memory locations at evaluation (default: as trained; no weight depends on N)",
+    )
+    e.add_argument(
+        "--batches",
+        type=int,
+        default=2,
+        metavar="K",
+        help="held-out batches of 32 per evaluation point (default 2; more for a tighter figure, the first "
+        "ones unchanged). N-grams always use their 1,000 fixed sequences",
+    )
+    add_device_args(e, split=False)
+    add_format_arg(e)
+    e.add_argument("--overwrite", action="store_true")
+
+
 def parser() -> Parser:
     ap = Parser(prog=PROG, description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -83,27 +108,7 @@ def parser() -> Parser:
     g.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     g.add_argument("--overwrite", action="store_true", help="start again, replacing --out's checkpoint")
     t.add_argument("--quiet", action="store_true")
-    e = sub.add_parser("eval", help="held-out cost of trained runs, written as memory.json/npz with figures")
-    e.add_argument("runs", nargs="+")
-    e.add_argument("--out", required=True)
-    e.add_argument(
-        "--memory",
-        type=int,
-        default=None,
-        metavar="N",
-        help="NTM memory locations at evaluation (default: as trained; no weight depends on N)",
-    )
-    e.add_argument(
-        "--batches",
-        type=int,
-        default=2,
-        metavar="K",
-        help="held-out batches of 32 per evaluation point (default 2; more for a tighter figure, the first "
-        "ones unchanged). N-grams always use their 1,000 fixed sequences",
-    )
-    add_device_args(e, split=False)
-    add_format_arg(e)
-    e.add_argument("--overwrite", action="store_true")
+    add_eval_parser(sub)
     pl = sub.add_parser("plot", help="redraw memory.html from a saved evaluation")
     pl.add_argument("folder")
     pl.add_argument("--output", default=None, help="default: FOLDER/memory.html")
