@@ -77,6 +77,7 @@ def ngram_rows(model, n: int = 1000) -> tuple[dict, dict[str, np.ndarray]]:
         "example/inputs": seq.inputs[0, :, 0].numpy(),
         "example/optimal": p_opt[0].numpy(),
         "example/pred": p_model[0].numpy(),
+        "per_sequence": per_sequence(p_model).numpy(),  # for paired comparisons between models
     }
 
 

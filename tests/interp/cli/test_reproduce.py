@@ -8,11 +8,12 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from interp.cli.reproduce import main
 from interp.runs.reproduce import SIZES, Step, plan, same_command, state
-from interp.runs.reproduced import near_optimum, page
+from interp.runs.reproduced import near_optimum, page, who_is_ahead
 from interp.tasks.persist import weights_digest
 from tests.browser import render, require_browser
 
@@ -40,6 +41,17 @@ def test_the_n_gram_verdict_names_who_is_near_the_optimum():
     assert near_optimum(13.5, 1.3) == "Only the LSTM is within 2 bits of the optimum."
     assert near_optimum(1.0, 2.5) == "Only the NTM is within 2 bits of the optimum."
     assert near_optimum(21.2, 15.5).startswith("Neither is within 2 bits")
+
+
+def test_who_is_ahead_is_paired_and_needs_two_standard_errors():
+    rng = np.random.default_rng(0)
+    lstm = 130 + rng.normal(0, 5, 1000)
+    noise = rng.normal(0, 1, 1000)
+    assert who_is_ahead(lstm - 0.5 + noise, lstm).startswith("the NTM is ahead by 0.")
+    assert who_is_ahead(lstm + 0.5 + noise, lstm).startswith("the LSTM is ahead by 0.")
+    assert who_is_ahead(lstm + 0.01 + noise, lstm).startswith("the two are level")
+    # paired: a shift far below the sequences' own spread (5 bits) is still resolved
+    assert "ahead" in who_is_ahead(lstm - 0.2 + 0.1 * noise, lstm)
 
 
 def test_state_tells_missing_same_and_different(tmp_path):
