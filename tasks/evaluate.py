@@ -106,20 +106,17 @@ def eval_run(model, task: str, options: dict | None = None, batches: int = 2) ->
     model.eval()
     if spec.figure == "ngrams":
         return ngram_rows(model)
-    res = {
-        "x": list(spec.x),
-        "xlabel": spec.xlabel,
-        "cost": [evaluate(model, task, batches=batches, **point, **options) for point in spec.points],
-        "eval_batches": batches,
-    }
+    res = {"x": list(spec.x), "xlabel": spec.xlabel, "eval_batches": batches}
     if spec.figure == "repeat":  # the paper's NTM missed the end marker past ~12 repeats: report it apart
         split = [channel_costs(model, task, batches=batches, **point, **options) for point in spec.points]
         res["data_cost"], res["marker_cost"] = [c[0] for c in split], [c[1] for c in split]
+        res["cost"] = [d + m for d, m in split]  # the same batches as `evaluate`'s, split by channel: one pass
         arrays = {
             f"example_{p['length']}x{p['repeats']}/{k}": v
             for p in spec.points
             for k, v in example(model, task, **p, **options).items()
         }
     else:
+        res["cost"] = [evaluate(model, task, batches=batches, **point, **options) for point in spec.points]
         arrays = {f"example/{k}": v for k, v in example(model, task, **spec.example, **options).items()}
     return res, arrays

@@ -37,13 +37,18 @@ def save(model, opt, info: dict, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def checkpoint_dir(run: Path) -> Path:
+    """The run's checkpoint folder; `.ckpt-old` where a swap was cut short between its two renames."""
+    return run / "ckpt" if (run / "ckpt").exists() else run / ".ckpt-old"
+
+
 def load(run: Path, memory: int | None = None):
     """(model, run info, optimizer state or None) from a run folder's checkpoint.
 
     Committed checkpoints (`tasks/checkpoints/`) ship without the optimizer state: they evaluate
     and warm-start, but cannot `--resume`. `memory` sets an NTM's number of memory locations N
     (no weight depends on it), e.g. the paper's 128 for a model trained with fewer."""
-    ck = run / "ckpt" if (run / "ckpt").exists() else run / ".ckpt-old"
+    ck = checkpoint_dir(run)
     if not (ck / "run.json").exists():
         raise FileNotFoundError(f"no checkpoint in {run}")
     info = json.loads((ck / "run.json").read_text())
@@ -58,14 +63,14 @@ def load(run: Path, memory: int | None = None):
 def weights_digest(run: Path) -> str:
     """SHA-256 of the run's weights file: what an evaluation records, so that a saved result can tell
     whether it was made from the checkpoint that is there now."""
-    ck = run / "ckpt" if (run / "ckpt").exists() else run / ".ckpt-old"
+    ck = checkpoint_dir(run)
     return hashlib.sha256((ck / "model.safetensors").read_bytes()).hexdigest()
 
 
 def sequences_so_far(run: Path) -> int:
     """Training sequences behind a run's checkpoint: its own, plus those of the runs it was warm-started from
     (as each recorded them)."""
-    ck = run / "ckpt" if (run / "ckpt").exists() else run / ".ckpt-old"
+    ck = checkpoint_dir(run)
     info = json.loads((ck / "run.json").read_text())
     return int(info.get("sequences_before", 0)) + int(info["sequences"])
 

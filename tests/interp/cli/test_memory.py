@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from interp.cli import memory as cli
+from interp.tasks.evaluate import eval_run
 from interp.tasks.memory import TASKS, RepeatCopyConfig, make_repeat_copy
 from interp.tasks.persist import load
 from interp.tasks.setup import TrainConfig
@@ -117,6 +118,16 @@ def test_eval_batches_extend_the_default_sample(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip()
     assert "--batches must be at least 1" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "e0").exists()
+
+
+def test_repeat_copy_cost_is_its_channels_sum_on_evaluates_batches(tmp_path):
+    """`eval_run` splits repeat copy's cost by channel in one pass; the total equals `evaluate`'s own."""
+    torch.set_num_threads(1)
+    train(_cfg(task="repeat_copy", steps=2, max_len=3), tmp_path / "r", progress=False)
+    model = load(tmp_path / "r")[0]
+    res, _ = eval_run(model, "repeat_copy", batches=1)
+    for point, total in zip(TASKS["repeat_copy"].points, res["cost"], strict=True):
+        assert total == pytest.approx(evaluate(model, "repeat_copy", batches=1, **point), rel=1e-5)
 
 
 def test_warm_start_carries_a_copy_ntm_into_repeat_copy(tmp_path):
