@@ -149,7 +149,7 @@ def parser() -> Parser:
         "--probe",
         default="torch",
         choices=["torch", "sklearn"],
-        help="batched torch L-BFGS (fast) or one scikit-learn fit per probe (reference)",
+        help="batched torch solver (fast) or one scikit-learn fit per probe (reference)",
     )
     ap.add_argument(
         "--behaviour-n",

@@ -18,7 +18,15 @@ from interp.errors import InterpError
 from interp.lens import digit_token_ids, logit_lens
 from interp.models import ModelInfo, load_model, model_info
 from interp.names import n_layers, parse_layers
-from interp.probes.sweep import ProbeResults, SweepConfig, difference_controls, reference_check, split, sweep
+from interp.probes.sweep import (
+    NotConverged,
+    ProbeResults,
+    SweepConfig,
+    difference_controls,
+    reference_check,
+    split,
+    sweep,
+)
 from interp.reports.html import notebook
 from interp.reports.probe import probe_sections
 from interp.selfcheck import SelfCheckError
@@ -122,6 +130,14 @@ def check_probe_solver(acts, labels, controls, cfg: SweepConfig, strata, device)
         )
 
 
+def fit_probes(acts, labels, controls, layers, cfg: SweepConfig, strata, progress, device) -> ProbeResults:
+    """The sweep; a batched fit that stops at its iteration cap stops the run like a failed self-check."""
+    try:
+        return sweep(acts, labels, controls, layers, cfg, strata=strata, progress=progress, device=device)
+    except NotConverged as e:
+        raise SelfCheckError(str(e)) from e
+
+
 def run(
     cfg: ProbeRunConfig,
     command: str = "",
@@ -161,9 +177,7 @@ def run(
         with times("probe_check"):
             check_probe_solver(probed, labels, controls, cfg.sweep, strata, model_device(model))
     with times("probe_fit"):
-        res = sweep(
-            probed, labels, controls, layers, cfg.sweep, strata=strata, progress=progress, device=model_device(model)
-        )
+        res = fit_probes(probed, labels, controls, layers, cfg.sweep, strata, progress, model_device(model))
     causal = None
     if cfg.causal_layers:
         with times("causal"):

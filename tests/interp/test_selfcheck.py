@@ -119,6 +119,22 @@ def test_broken_probe_solver_stops_probe_cli(monkeypatch, tiny_dir, tmp_path, ca
     assert not out.exists()
 
 
+def test_a_probe_fit_that_does_not_converge_stops_probe_cli(monkeypatch, tiny_dir, tmp_path, capsys):
+    import interp.runs.probe as run_module
+    from interp.cli.probe import main
+    from interp.probes.sweep import NotConverged
+
+    def stuck(*a, **k):
+        raise NotConverged("batched probe fit: 3 of 24 probes of digit scale 1 did not converge within 2 iterations")
+
+    monkeypatch.setattr(run_module, "sweep", stuck)
+    out = tmp_path / "probe"
+    argv = ["--model", str(tiny_dir), "--n", "60", "--folds", "2", "--behaviour-n", "0", "--out", str(out), "--quiet"]
+    assert main(argv) == 2
+    assert "did not converge" in _one_line(capsys)
+    assert not out.exists()
+
+
 def test_broken_cache_stops_causal_tests(dropped_cache, tiny_model):
     from interp.causal import digit_logits_under_edits
     from interp.lens import digit_token_ids

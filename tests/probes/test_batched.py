@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from interp.probes.batched import fit_batched
@@ -36,10 +37,35 @@ def test_rows_fit_only_those_rows():
         assert (ref.predict(X[p].numpy()) != masked.predict(X)[p, :, 0].numpy()).sum() <= 1
 
 
-def test_stopping_on_stable_predictions_keeps_the_predictions():
+def test_a_looser_tolerance_stops_earlier_and_keeps_the_predictions():
     X, y = synthetic()
     tr, te = slice(0, 200), slice(200, None)
     full = fit_batched(X[:, tr], y[:, tr], 10, tol=1e-6)
-    watched = fit_batched(X[:, tr], y[:, tr], 10, tol=1e-6, watch=X[:, te], patience=10, watch_tol=1e-2)
-    assert (watched.predict(X[:, te]) != full.predict(X[:, te])).sum(1).max() <= 1
-    assert watched.n_iter.sum() < full.n_iter.sum()  # it did stop early
+    loose = fit_batched(X[:, tr], y[:, tr], 10, tol=5e-4)
+    assert full.converged.all() and loose.converged.all()
+    assert (loose.predict(X[:, te]) != full.predict(X[:, te])).sum(1).max() <= 1
+    assert loose.n_iter.sum() < full.n_iter.sum()
+
+
+def grad_norm(Z, labels, W, b, C):
+    """|gradient| of mean cross-entropy + ||W||^2 / (2 C n), by autograd."""
+    W, b = W.clone().requires_grad_(), b.clone().requires_grad_()
+    loss = torch.nn.functional.cross_entropy(Z @ W + b, labels) + (W**2).sum() / (2 * C * len(Z))
+    return float(torch.linalg.vector_norm(torch.cat([g.flatten() for g in torch.autograd.grad(loss, (W, b))])))
+
+
+@pytest.mark.parametrize("newton", [1, 2])
+def test_reaches_the_optimum_of_the_stated_objective(newton):
+    """At the solution the objective's own gradient (autograd, float64, in feature space) is ~0: the row-span
+    parametrisation, the preconditioner and the logits' image identity lose nothing."""
+    X, y = synthetic(p=2, n=120, d=200)  # wider than long, as the sweep's activations
+    bp = fit_batched(X, y, 10, C=0.1, tol=1e-6, newton=newton)
+    assert bp.converged.all()
+    for p in range(2):
+        Z = ((X[p] - bp.mean[p]) / bp.scale[p]).double()
+        for t in range(y.shape[2]):
+            present = bp.present[p, t]
+            labels = torch.searchsorted(torch.nonzero(present)[:, 0], y[p, :, t].contiguous())
+            W, b = bp.W[p, :, t][:, present].double(), bp.b[p, t][present].double()
+            at_zero = grad_norm(Z, labels, torch.zeros_like(W), torch.zeros_like(b), 0.1)
+            assert grad_norm(Z, labels, W, b, 0.1) < 1e-3 * at_zero, (p, t)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from interp.probes.sweep import SweepConfig, difference_controls, sweep
+from interp.probes.sweep import NotConverged, SweepConfig, difference_controls, sweep
 
 
 def test_difference_controls_are_the_digits_of_the_difference():
@@ -33,6 +33,14 @@ def test_sweep_finds_the_encoded_layer_and_scale(method):
     assert acc[1, 0] > 0.9 and acc[0, 0] < 0.45 and acc[1, 1] < 0.45
     assert res.accuracy.shape == (1, 2, 2, 3) and res.n.tolist() == [240, 160]
     assert res.selectivity()[0, 1, 0] > 0.4 and abs(res.selectivity()[0, 0, 0]) < 0.2
+
+
+def test_a_fit_that_does_not_converge_is_refused():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, (90, 1))
+    acts = torch.tensor(rng.normal(size=(90, 1, 1, 8)).astype(np.float32))
+    with pytest.raises(NotConverged, match="did not converge within 2 iterations"):
+        sweep({"resid_post": acts}, labels, labels, [0], SweepConfig(max_iter=2), progress=False)
 
 
 @pytest.mark.slow  # one sklearn fit per cell: over a minute on 2 cores; CI runs it
