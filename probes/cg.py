@@ -90,8 +90,9 @@ def minimize(prob, b0: Tensor, max_iter: int, tol: float, newton: int = 1) -> tu
             m4 = moving[..., None, None]
             ea, eK, eb = ea * m4, eK * m4, eb * moving[..., None]
         ez = eK + eb[..., None]  # the logits' change per unit step, negated
-        ae, ee = dot(a, eK), dot(ea, eK)
-        yz = dot(prob.Yw, ez)
+        ee = dot(ea, eK)  # |E|^2, the penalty's curvature along e
+        if newton > 1:  # phi' away from 0: the labels' and the penalty's parts along e
+            yz, ae = dot(prob.Yw, ez), dot(a, eK)
         lam = prob.lam[..., 0, 0]
         # Newton on phi(s) = f(x - s e): phi'(0) = -slope, and P at 0 is the gradient's own softmax.
         step = torch.zeros_like(slope)
