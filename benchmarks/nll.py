@@ -23,14 +23,13 @@ def child(model: str, tokens: int, mode: str) -> dict:
     import numpy as np
     import torch
 
-    from interp.builtins import cache_dir
     from interp.longctx import token_nll
     from interp.models import load_hf
     from interp.tasks.long_context import LongContextConfig, load_documents, make_windows
 
     torch.set_grad_enabled(False)
     name, _, hf, tok = load_hf(model, attn_implementation="sdpa")
-    docs = load_documents(("kjv",), cache_dir())
+    docs = load_documents(("kjv",))
     ids = [tok(d.text, add_special_tokens=False)["input_ids"] for d in docs]
     win = make_windows(ids, [d.name for d in docs], LongContextConfig(tokens=tokens, documents=1, seed=0))
     x = torch.as_tensor(win.ids)

@@ -22,8 +22,7 @@ import torch
 
 from interp import longctx
 from interp.behaviour import greedy_continuations
-from interp.builtins import cache_dir
-from interp.capture import capture
+from interp.hooks.capture import capture
 from interp.models import load_hf, load_model, model_info
 from interp.pairs import pair_tokens
 from interp.patching import PatchConfig, Patcher
@@ -58,11 +57,11 @@ def main() -> int:
     torch.set_grad_enabled(False)
     model = load_model(a.model)
     problems = make_arithmetic(ArithmeticConfig(n=500), 0)
-    pos = read_positions(model.tokenizer, problems, model_info(model).prepend_bos)
+    pos = read_positions(model.tokenizer, problems, model_info(model).prepend_bos).pos
     texts = probe_texts(problems)
     pairs, _ = pair_tokens(model, make_pairs(ArithmeticConfig(n=50, digits=(2, 2)), 0))
     _, _, hf, tok = load_hf(a.model, attn_implementation="sdpa")
-    docs = load_documents(("kjv",), cache_dir())
+    docs = load_documents(("kjv",))
     ids = [tok(d.text, add_special_tokens=False)["input_ids"] for d in docs]
     window = torch.as_tensor(make_windows(ids, [d.name for d in docs], LongContextConfig(tokens=8192, documents=1)).ids)
 

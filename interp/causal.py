@@ -33,6 +33,7 @@ from interp.devices import HOST, model_device
 from interp.kv import PrefixCache
 from interp.lens import logit_lens
 from interp.probes.batched import fit_batched
+from interp.probes.sweep import NotConverged
 from interp.reports.html import notebook
 from interp.reports.probe import causal_section
 from interp.selfcheck import agree
@@ -45,6 +46,7 @@ class CausalConfig:
     steer: float = 1.0  # the fraction of the way to the target digit's mean, within the probe subspace
     C: float = 0.1  # the probes' inverse L2 strength (as the sweep's)
     seed: int = 0  # steering targets and random directions
+    max_iter: int = 1000  # the probes' iteration cap; a probe that reaches it stops the tests
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,11 @@ def _cells(acts: Tensor, labels: np.ndarray, train: np.ndarray, cfg: CausalConfi
         rows = train[labels[train, k] >= 0]
         X = acts[rows, :, k].float().transpose(0, 1)  # [layer, n, d]
         y = torch.as_tensor(labels[rows, k], device=HOST)[None, :, None].expand(L, -1, 1)
-        probes = fit_batched(X, y, 10, C=cfg.C, tol=1e-6)
+        probes = fit_batched(X, y, 10, C=cfg.C, tol=1e-6, max_iter=cfg.max_iter)
+        if not probes.converged.all():  # as the sweep: an unconverged probe's direction is not tested
+            bad = int((~probes.converged).sum())
+            raise NotConverged(f"causal tests: {bad} of {L} probes of digit scale {k + 1} did not converge within "
+                               f"{cfg.max_iter} iterations; refusing to test their directions")  # fmt: skip
         w = probes.W[:, :, 0] / probes.scale[:, 0, :, None]  # [layer, d, k]
         b = probes.b[:, 0] - torch.einsum("ld,ldk->lk", probes.mean[:, 0], w)
         cells = []

@@ -39,8 +39,8 @@ def intervene(model: HookedModel, edits: Mapping[str, Edit]) -> Iterator[None]:
             if callable(edit):
                 new = edit(act)
             else:
-                try:
-                    new = edit.to(act.device, act.dtype).expand_as(act)
+                try:  # a tensor of its own: never the caller's, never a stride-0 view a later hook can't write
+                    new = edit.to(act.device, act.dtype).expand_as(act).clone()
                 except RuntimeError:
                     new = edit
             if not isinstance(new, Tensor) or new.shape != act.shape:

@@ -37,22 +37,40 @@ def _rename_cache(module, args, kwargs):
 
 
 def thread_cache(model) -> int:
-    """Make every attention bridge in `model` see the KV cache its decoder layer passes.
+    """Make every attention bridge in `model` see the KV cache its decoder layer passes, for good.
 
-    Idempotent. Returns the number of attention modules it watches.
+    `load_model` does this to the models it builds. Idempotent. Returns the number of attention modules
+    it watches. On a model of the researcher's own, use `threaded_cache`, which undoes it.
     """
+    _thread(model)
+    return sum(1 for m in model.modules() if getattr(m, "_interp_threads_cache", False))
+
+
+@contextmanager
+def threaded_cache(model) -> Iterator[None]:
+    """`thread_cache` for the length of a block: the pre-hooks it adds are removed on exit, so a bridge the
+    researcher booted is left as it was. Attention modules already watched stay watched."""
+    added = _thread(model)
+    try:
+        yield
+    finally:
+        for module, handle in added:
+            handle.remove()
+            module._interp_threads_cache = False
+
+
+def _thread(model) -> list:
+    """(module, hook handle) for each attention bridge this call started watching."""
     from transformer_lens.model_bridge.generalized_components import (
         AttentionBridge,  # slow import: only here
     )
 
-    n = 0
+    added = []
     for module in model.modules():
-        if isinstance(module, AttentionBridge):
-            if not getattr(module, "_interp_threads_cache", False):
-                module.register_forward_pre_hook(_rename_cache, with_kwargs=True)
-                module._interp_threads_cache = True
-            n += 1
-    return n
+        if isinstance(module, AttentionBridge) and not getattr(module, "_interp_threads_cache", False):
+            added.append((module, module.register_forward_pre_hook(_rename_cache, with_kwargs=True)))
+            module._interp_threads_cache = True
+    return added
 
 
 class PrefixCache:
@@ -67,7 +85,8 @@ class PrefixCache:
     def __init__(self, model, prefix: Int[Tensor, " P"]):
         self.model = model
         self.length = int(prefix.shape[0])
-        _, self._cache = model(prefix[None].to(model_device(model)), return_type="logits_and_cache")
+        with threaded_cache(model):
+            _, self._cache = model(prefix[None].to(model_device(model)), return_type="logits_and_cache")
         if self._cache is None or self._cache.get_seq_length() != self.length:
             got = None if self._cache is None else self._cache.get_seq_length()
             raise SelfCheckError(
@@ -88,7 +107,8 @@ class PrefixCache:
         """A cache for `batch` rows holding the prefix; cropped back to the prefix on exit."""
         cache = self._for_batch(batch)
         try:
-            yield cache
+            with threaded_cache(self.model):
+                yield cache
         finally:
             if cache.get_seq_length() > self.length:
                 cache.crop(self.length - cache.get_seq_length())  # a negative count removes tokens

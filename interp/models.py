@@ -1,6 +1,7 @@
 """The one place that loads models: a built-in name, a model the toolkit trained, or a local HF folder.
 
-Nothing here ever touches the network (`interp.builtins` has the shipped weights and their cache).
+Nothing here ever touches the network (`interp.builtins` has the shipped weights and their cache). The
+Hugging Face libraries are offline while a model loads, and as the caller had them after (`interp.offline`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from interp.builtins import BUILTINS, DEFAULT_MODEL, TRAINED, converted_dir
 from interp.devices import resolve_device, resolve_dtype
 from interp.errors import InterpError
 from interp.kv import thread_cache
-from interp.offline import go_offline
+from interp.offline import offline
 
 TASK_FILE = "interp-task.json"  # the prompt format a model folder asks for, e.g. {"pad": 4}
 
@@ -34,9 +35,9 @@ def available_models() -> list[str]:
     return sorted([*BUILTINS, *TRAINED])
 
 
+@offline()
 def resolve(name_or_path: str) -> tuple[str, Path]:
     """A built-in name, a local HF folder, or a hub name already in the local HF cache."""
-    go_offline()
     if name_or_path in BUILTINS:
         return name_or_path, converted_dir(name_or_path)
     if name_or_path in TRAINED:
@@ -98,6 +99,7 @@ def task_defaults(name_or_path: str) -> dict:
         raise InterpError(f"{path / TASK_FILE} is not valid JSON: {e}") from e
 
 
+@offline()
 def load_hf(
     name_or_path: str,
     dtype: Any = None,
@@ -128,6 +130,7 @@ def load_hf(
     return name, path, hf, tok
 
 
+@offline()
 def load_model(
     name_or_path: str = DEFAULT_MODEL,
     device: str | None = "cpu",
@@ -192,9 +195,14 @@ def tokenizer_adds_bos(tok) -> bool:
 
 
 def model_info(model) -> ModelInfo:
-    """Info for a model from `load_model`, or a best guess for any other hooked model."""
+    """Info for a model from `load_model`; for any other hooked model, what its own tokenizer does.
+
+    A `TransformerBridge` booted by hand carries the tokenizer TransformerLens gave it, which adds BOS
+    (as its `to_tokens` does), so strings get BOS there; a model without a tokenizer gets none.
+    """
     info = getattr(model, "interp_info", None)
     if info is not None:
         return info
-    cfg = getattr(model, "cfg", None)
-    return ModelInfo(type(model).__name__, "", False, int(getattr(cfg, "n_ctx", 0) or 0))
+    cfg, tok = getattr(model, "cfg", None), getattr(model, "tokenizer", None)
+    bos = tok is not None and tokenizer_adds_bos(tok)
+    return ModelInfo(type(model).__name__, "", bos, int(getattr(cfg, "n_ctx", 0) or 0))

@@ -8,7 +8,10 @@ LDs: 1 = the site alone restores the clean answer, 0 = no effect.
 
 Three things make the grid cheap without changing a number:
 - every prompt shares its few-shot prefix, so the prefix runs once and later
-  forwards continue from its KV cache (patching there would be a no-op);
+  forwards continue from its KV cache: patching a clean value into the
+  prefix, or its mean over prompts, would be a no-op (the prefix is the same
+  in every prompt). Zero ablation is not a no-op there, so it runs whole
+  prompts (`sweep(..., whole=True)`);
 - only two logits per row are needed, so the forward stops at the unembedding
   input and takes two columns of W_U instead of the full vocabulary;
 - several sites run in one forward, each on its own copy of the batch.
@@ -94,6 +97,7 @@ class Patcher:
             )
         self.model, self.n, self.device = model, clean.shape[0], model_device(model)
         self.P = common_prefix(torch.cat([clean, corrupt]).tolist())
+        self.whole_clean = clean.to(self.device)  # [n, P + S]: for edits that reach into the prefix
         self.clean, self.corrupt = clean[:, self.P :].to(self.device), corrupt[:, self.P :].to(self.device)  # [n, S]
         self.S = self.clean.shape[1]
         W_U, b_U = model.W_U, getattr(model, "b_U", None)
@@ -168,8 +172,12 @@ class Patcher:
         source: Callable[[Site], Tensor],
         rows_per_forward: int = 512,
         progress: bool | None = None,
+        whole: bool = False,
     ) -> Float[np.ndarray, " sites"]:
-        """Mean LD over prompts with each site's output replaced by `source(site)` (broadcast to [n, S, d])."""
+        """Mean LD over prompts with each site's output replaced by `source(site)` (broadcast to [n, S, d]).
+
+        `whole`: `base` is whole prompts [n, P + S], run without the prefix's cache, so a site without a
+        position is replaced at every position of the prompt, the prefix included."""
         k = max(1, rows_per_forward // self.n)
         out = []
         groups = [sites[i : i + k] for i in range(0, len(sites), k)]
@@ -178,7 +186,8 @@ class Patcher:
             for j, s in enumerate(group):
                 by_hook[s.hook].append((j, s))
             hooks = [(name, self._replacer(entries, source)) for name, entries in by_hook.items()]
-            ld = self.forward(base.repeat(len(group), 1), hooks)
+            rows = base.repeat(len(group), 1)
+            ld = self._run(rows.to(self.device), hooks, None, self.n) if whole else self.forward(rows, hooks)
             out.append(ld.view(len(group), self.n).mean(1))
         return torch.cat(out).numpy()
 

@@ -25,9 +25,9 @@ from safetensors.torch import save
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from interp.capture import capture
 from interp.errors import InterpError
 from interp.files import atomic_write_bytes, atomic_write_text, remove_partials
+from interp.hooks.capture import capture
 from interp.tokens import Inputs, Positions
 
 _META = "meta.json"

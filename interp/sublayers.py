@@ -108,11 +108,13 @@ def run_patching(
     if cfg.per_position:
         extra["raw_pos"] = ld[K * L :].reshape(K, L, p.S)
         extra["effect_pos"] = norm(extra["raw_pos"])
-    if cfg.ablations:
+    if cfg.ablations:  # both over the whole prompt: zeros everywhere, or each position's mean over prompts
         zero = lambda s: torch.zeros(1, 1, 1, device=p.device)  # noqa: E731
-        mean = lambda s: clean_acts[s.hook].mean(0, keepdim=True)  # noqa: E731  [1, S, d]: per-position mean
-        for key, source in (("zero_ablation", zero), ("mean_ablation", mean)):
-            extra[key] = norm(p.sweep(p.clean, layer_sites, source, cfg.rows_per_forward, progress)).reshape(K, L)
+        # [1, S, d]; in the shared prefix every prompt's value is its mean, so the suffix is all there is to replace
+        mean = lambda s: clean_acts[s.hook].mean(0, keepdim=True)  # noqa: E731
+        for key, source, base in (("zero_ablation", zero, p.whole_clean), ("mean_ablation", mean, p.clean)):
+            ld_abl = p.sweep(base, layer_sites, source, cfg.rows_per_forward, progress, whole=base is p.whole_clean)
+            extra[key] = norm(ld_abl).reshape(K, L)
     stack = torch.stack([clean_acts[n] for n in names]).view(K, L, p.n, p.S, -1)
     return PatchResult(
         sites=list(cfg.sites),

@@ -7,9 +7,9 @@ every row. So "last" is simply each row's real length minus one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 import torch
@@ -29,7 +29,9 @@ class TokenMatch:
 
 
 Positions = Union[str, Sequence[int], Sequence[Sequence[int]], Tensor, np.ndarray, TokenMatch]  # str: "last" or "all"
-Inputs = Union[Sequence[str], Int[Tensor, "batch pos"], Float[Tensor, "batch ..."], Sequence[Tensor]]
+Inputs = Union[
+    Sequence[str], Int[Tensor, "batch pos"], Float[Tensor, "batch ..."], Sequence[Tensor], Mapping[str, Any]
+]  # Mapping: a tokenizer's output
 
 
 @dataclass(frozen=True)
@@ -41,12 +43,35 @@ class Tokenized:
         return torch.tensor([len(x) for x in self.ids], device="cpu")
 
 
-def tokenize(model, inputs: Inputs, prepend_bos: bool | None = None) -> Tokenized:
-    """Token ids per example. Strings use the model's tokenizer; tensors pass through."""
+def tokenize(
+    model, inputs: Inputs, prepend_bos: bool | None = None, attention_mask: Int[Tensor, "batch pos"] | None = None
+) -> Tokenized:
+    """Token ids per example. Strings use the model's tokenizer; tensors pass through.
+
+    `prepend_bos=None` follows the model's own tokenizer (`interp.models.model_info`). A padded
+    `[batch, pos]` tensor needs its `attention_mask` (or pass a tokenizer's output, which carries one):
+    the pads are dropped, left or right, and positions count from each row's first real token. A
+    tensor whose rows end (or start) with different runs of the pad token and no mask is refused,
+    since reading "last" there would read a pad.
+    """
+    if isinstance(inputs, Mapping):  # a tokenizer's output: {"input_ids", "attention_mask"}
+        if "input_ids" not in inputs:
+            raise InterpError("a mapping input must hold 'input_ids' (a tokenizer's output)")
+        attention_mask = inputs.get("attention_mask", attention_mask)
+        inputs = torch.as_tensor(inputs["input_ids"])
+    if attention_mask is not None and not isinstance(inputs, Tensor):
+        raise InterpError("attention_mask goes with a [batch, pos] token tensor")
     if isinstance(inputs, Tensor):
         if inputs.ndim != 2:
             raise InterpError(f"token input must be [batch, pos], got shape {tuple(inputs.shape)}")
-        ids = inputs.tolist()
+        if attention_mask is None:
+            _refuse_unmasked_padding(model, inputs)
+            ids = inputs.tolist()
+        else:
+            mask = torch.as_tensor(attention_mask)
+            if mask.shape != inputs.shape:
+                raise InterpError(f"attention_mask has shape {tuple(mask.shape)}, the tokens {tuple(inputs.shape)}")
+            ids = [row[m.bool()].tolist() for row, m in zip(inputs.cpu(), mask.cpu(), strict=True)]
     else:
         inputs = list(inputs)
         if inputs and all(isinstance(x, str) for x in inputs):
@@ -74,6 +99,20 @@ def tokenize(model, inputs: Inputs, prepend_bos: bool | None = None) -> Tokenize
             i = too_long[0]
             raise InterpError(f"input {i} has {len(ids[i])} tokens, longer than the model's context of {n_ctx}")
     return Tokenized(ids)
+
+
+def _refuse_unmasked_padding(model, ids: Int[Tensor, "batch pos"]) -> None:
+    pad_id = getattr(getattr(model, "tokenizer", None), "pad_token_id", None)
+    if pad_id is None or len(ids) < 2:
+        return
+    is_pad = ids == pad_id
+    trailing = is_pad.flip(1).int().cumprod(1).sum(1)
+    leading = is_pad.int().cumprod(1).sum(1)
+    if (trailing != trailing[0]).any() or (leading != leading[0]).any():
+        raise InterpError(
+            f"these token rows look padded (runs of the pad token {pad_id} of different lengths at their ends): "
+            "pass attention_mask= (or the tokenizer's whole output) so that positions skip the padding"
+        )
 
 
 def pad(rows: list[list[int]], pad_id: int = 0) -> Int[Tensor, "batch pos"]:

@@ -38,15 +38,7 @@ def probe_sections(d: dict) -> list[Section]:
     ]
     if d.get("behaviour"):
         items.append(_behaviour(d["behaviour"]))
-    items.append(
-        digit_scale_heatmap(
-            np.asarray(d["lens"]).T,
-            layers,
-            order=order,
-            colorbar="top-1 accuracy",
-            title=f"Logit lens: the model's own readout of each digit, {name}",
-        )
-    )
+    items += _lens(d, layers, order)
     for si, site in enumerate(d["sites"]):
         items += [
             digit_scale_heatmap(
@@ -112,3 +104,32 @@ def causal_section(c: dict, name: str, order: str = "place") -> Section:
         for v, div, cb, t in grids
     ]
     return (f"Causal tests of the probe directions: {name}", items)
+
+
+def _lens(d: dict, layers, order: str) -> list:
+    """The logit lens heatmap, or why there is none; and which digit scales share a read position."""
+    items: list = []
+    reads = d.get("reads") or {}
+    if reads.get("shared"):
+        pairs = ", ".join(f"scales {k.replace('-', ' and ')}: {v}" for k, v in reads["shared"].items())
+        items.append(
+            f"<p>This tokenizer writes several answer digits as one token, so some digit scales are read at "
+            f"the same position (the last token before the one that writes them): {html.escape(pairs)} "
+            f"problems.</p>"
+        )
+    if reads.get("digits_split", True):
+        items.append(
+            digit_scale_heatmap(
+                np.asarray(d["lens"]).T,
+                layers,
+                order=order,
+                colorbar="top-1 accuracy",
+                title=f"Logit lens: the model's own readout of each digit, {d['name']}",
+            )
+        )
+    else:
+        items.append(
+            "<p>No logit lens: this tokenizer writes several answer digits as one token, so a readout over "
+            "the tokens 0-9 says nothing about what the model writes.</p>"
+        )
+    return items

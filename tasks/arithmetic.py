@@ -43,6 +43,12 @@ class ArithmeticConfig:
         if self.pad and self.pad < hi:
             raise ValueError(f"pad must be 0 or at least the operand length {hi}, got {self.pad}")
 
+    def max_written(self) -> int:
+        """The most answer digits any problem of this config writes."""
+        hi = 10 ** self.digits[1] - 1
+        top = {"add": 2 * hi, "sub": hi, "mul": hi * hi}[self.op]
+        return len(self.answer(hi, hi if self.op != "sub" else 0, top))
+
     def answer(self, a: int, b: int, answer: int) -> str:
         """The answer as this format writes it, e.g. `47` or, padded, `00047`."""
         return self.format(a, b, answer)[len(self.format(a, b)) : -1]
@@ -137,26 +143,66 @@ def probe_texts(problems: Problems) -> list[str]:
     ]
 
 
-def read_positions(tokenizer, problems: Problems, prepend_bos: bool) -> Int[np.ndarray, "n scales"]:
+@dataclass(frozen=True)
+class ReadPositions:
+    """Where each digit scale is read, and what the tokenizer did to the answer.
+
+    `pos[i, k-1]` is the token index at which problem i's scale-k digit is read. For `emit`
+    it is the last token that ends before the digit's character: the position that predicts the
+    token writing the digit. With a tokenizer that writes several digits as one token (most BPEs),
+    several scales share that position; `shared[k-1, j-1]` counts the problems where scales k and j
+    (both written) are read at one position. `digits_split` is True when every answer digit is a
+    token of its own, the only case in which a readout over the tokens `0`-`9` means anything.
+    """
+
+    pos: Int[np.ndarray, "n scales"]
+    shared: Int[np.ndarray, "scales scales"]
+    digits_split: bool
+
+    def sharing(self) -> dict[str, int]:
+        """`{"1-2": count, ...}`: problems whose two written scales share one read position (pairs that do)."""
+        T = len(self.shared)
+        return {
+            f"{k + 1}-{j + 1}": int(self.shared[k, j]) for k in range(T) for j in range(k + 1, T) if self.shared[k, j]
+        }
+
+
+def read_positions(tokenizer, problems: Problems, prepend_bos: bool) -> ReadPositions:
     """Token index at which each digit scale is read, for `probe_texts(problems)`.
 
-    `emit`: the position that predicts the digit (the final `=` for the leading digit, then each written
-    digit for the next); a scale the answer does not write reads at `=` (its label is masked out).
-    Other read positions are the same for every scale.
+    `emit`: the last token that ends before the scale-k digit, i.e. the position that predicts the
+    token writing it (the final `=` for the leading digit, then each written digit for the next when
+    digits are one token each). Every such position provably ends before its digit: the run never
+    reads inside the answer. A scale the answer does not write reads where the leading digit is read
+    (its label is masked out). Other read positions are the same for every scale.
     """
     cfg = problems.cfg
-    fixed = token_positions(tokenizer, problems, prepend_bos)
+    n, T = len(problems), cfg.scales
+    answered = [
+        p + cfg.answer(int(x), int(y), int(z))
+        for p, x, y, z in zip(problems.prompts, problems.a, problems.b, problems.answer, strict=True)
+    ]
+    enc = tokenizer(answered, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    split = all(
+        all(s >= len(p) and e - s == 1 for s, e in offsets if e > len(p))
+        for p, offsets in zip(problems.prompts, enc, strict=True)
+    )
+    shared = np.zeros((T, T), dtype=int)
     if cfg.read_at != "emit":
-        return np.repeat(fixed[cfg.read_at][:, None], cfg.scales, 1)
-    texts = probe_texts(problems)
-    enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-    out = np.repeat(fixed["equals"][:, None], cfg.scales, 1)
-    for i, (prompt, text, offsets) in enumerate(zip(problems.prompts, texts, enc, strict=True)):
+        fixed = token_positions(tokenizer, problems, prepend_bos)
+        return ReadPositions(np.repeat(fixed[cfg.read_at][:, None], T, 1), shared, split)
+    pos = np.zeros((n, T), dtype=int)
+    for i, (prompt, text, offsets) in enumerate(zip(problems.prompts, answered, enc, strict=True)):
         width = len(text) - len(prompt)
-        for k in range(1, min(cfg.scales, width) + 1):
-            char = len(prompt) + (width - k) - 1  # the character just before the scale-k digit
-            out[i, k - 1] = _token_at(offsets, char, text) + int(prepend_bos)
-    return out
+        for k in range(1, T + 1):
+            char = len(text) - min(k, width)  # the scale-k digit (the leading one when not written)
+            t = _token_at(offsets, char, text)
+            if t == 0 or offsets[t - 1][1] > char:  # never read a token that holds the digit
+                raise ValueError(f"no token ends before the answer's digit in {text!r}")
+            pos[i, k - 1] = t - 1 + int(prepend_bos)
+        w = min(width, T)
+        shared[:w, :w] += (pos[i, :w, None] == pos[i, None, :w]) & ~np.eye(w, dtype=bool)
+    return ReadPositions(pos, shared, split)
 
 
 def _token_at(offsets: list[tuple[int, int]], char: int, text: str) -> int:

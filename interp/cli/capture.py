@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from interp.cli.common import Parser, add_device_args, command_line, fail, parse
+from interp.cli.common import Parser, add_device_args, command_line, fail, parse, seed
 from interp.errors import InterpError
 from interp.models import load_model
 from interp.names import SITES
@@ -35,7 +35,7 @@ def parser() -> Parser:
     ap.add_argument(
         "--count", type=int, default=1000, help="arithmetic prompts to make (not --n: torchrun would take it)"
     )
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=seed, default=0)
     ap.add_argument("--site", default="resid_post", help=f"comma-separated: {', '.join(SITES)}")
     ap.add_argument("--layer", default="all")
     ap.add_argument("--match", default=None, metavar="TEXT", help="read at the last token matching TEXT (default last)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shlex
 import shutil
@@ -109,6 +110,28 @@ def write_figures(sections: Callable[[], Sequence], out_dir: Path, formats: Sequ
     if tmp.exists():
         os.replace(tmp, dest)
     print(f"wrote {len(written)} static figures to {dest} ({', '.join(f for f in formats if f in STATIC)})")
+
+
+def seed(text: str) -> int:
+    """`--seed`: a non-negative integer (numpy's generators take no negative seed)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed takes a non-negative integer, got {text!r}")
+    return value
+
+
+def positive(text: str) -> float:
+    """A positive, finite float (`nan` and `inf` refused here, not after minutes of work)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"takes a positive finite number, got {text!r}")
+    return value
 
 
 def digit_range(text: str) -> tuple[int, int]:

@@ -17,6 +17,7 @@ from interp.cli.common import (
     outputs,
     parse,
     refuse_existing,
+    seed,
     stage_line,
     write_figures,
 )
@@ -51,11 +52,9 @@ def parser() -> Parser:
     ap.add_argument("--tokens", type=int, default=LongContextConfig.tokens)
     ap.add_argument("--documents", type=int, default=LongContextConfig.documents)
     ap.add_argument(
-        "--text",
-        action="append",
-        help="text source: kjv, jargon, gnu-standards or a local path (repeatable; default all three built-ins)",
+        "--text", action="append", help="text source: kjv, jargon or a local path (repeatable; default both built-ins)"
     )
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=seed, default=0)
     ap.add_argument("--chunk", type=int, default=NLLRunConfig.chunk, help="positions per forward chunk")
     ap.add_argument("--out", default="runs/nll")
     ap.add_argument(

@@ -21,6 +21,7 @@ from interp.cli.common import (
     outputs,
     parse,
     refuse_existing,
+    seed,
     stage_line,
     write_figures,
 )
@@ -60,7 +61,7 @@ def parser() -> Parser:
     ap.add_argument("--pad", type=int, default=None, help="zero-pad operands (default the model's own)")
     ap.add_argument("--n", type=int, default=200, help="clean/corrupted pairs")
     ap.add_argument("--shots", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=seed, default=0)
     ap.add_argument("--threshold", type=float, default=0.1, help="outline sublayers with effect at least this")
     ap.add_argument("--no-positions", action="store_true", help="skip per-position patching")
     ap.add_argument("--heads", action="store_true", help="also patch every attention head (its z), per layer")

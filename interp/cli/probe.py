@@ -7,8 +7,10 @@ results.csv, heatmap.html and the exact problems (a `datasets` folder).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import html
 import json
+import math
 from pathlib import Path
 
 import datasets
@@ -24,7 +26,9 @@ from interp.cli.common import (
     fail,
     outputs,
     parse,
+    positive,
     refuse_existing,
+    seed,
     stage_line,
     write_figures,
 )
@@ -80,6 +84,14 @@ def behaviour_line(b: dict) -> str:
         + ", ".join(f"{k}-digit {pct(v)}" for k, v in b["by_operand_digits"].items())
         + "; digit right by answer scale "
         + ", ".join(f"{k}: {pct(v)}" for k, v in b["by_scale"].items())
+    )
+
+
+def reads_line(reads: dict) -> str:
+    shared = ", ".join(f"scales {k}: {v} problems" for k, v in reads["shared"].items()) or "none"
+    return (
+        "note: this tokenizer writes several answer digits as one token; each scale is read at the last token "
+        f"before the one that writes it, so some scales share a read position ({shared}); no logit lens"
     )
 
 
@@ -142,9 +154,9 @@ def parser() -> Parser:
         choices=["place", "writing"],
         help="digit-scale axis of the heatmaps: place value (ones first) or order of writing",
     )
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=seed, default=0)
     ap.add_argument("--folds", type=int, default=SweepConfig.folds)
-    ap.add_argument("--C", type=float, default=SweepConfig.C, help="inverse L2 strength")
+    ap.add_argument("--C", type=positive, default=SweepConfig.C, help="inverse L2 strength")
     ap.add_argument(
         "--probe",
         default="torch",
@@ -179,9 +191,9 @@ def config(ap: Parser, a: argparse.Namespace) -> ProbeRunConfig:
         ap.error(f"--n must be at least {2 * a.folds} for {a.folds}-fold probes, got {a.n}")
     if a.folds < 2:
         ap.error("--folds must be at least 2")
-    if a.C <= 0 or a.batch_size < 1 or a.shots < 0:
-        ap.error("--C and --batch-size must be positive and --shots non-negative")
-    if a.steer <= 0:
+    if a.batch_size < 1 or a.shots < 0:
+        ap.error("--batch-size must be positive and --shots non-negative")
+    if not 0 < a.steer < math.inf:
         ap.error("--steer must be positive")
     try:  # a model folder may name its own prompt format (arith-toy: zero-padded operands)
         own = task_defaults(a.model)
@@ -195,6 +207,8 @@ def config(ap: Parser, a: argparse.Namespace) -> ProbeRunConfig:
     pad = a.pad if a.pad is not None else int(own.get("pad", 0))
     try:
         task = ArithmeticConfig(n=a.n, op=a.task, digits=digits, shots=a.shots, read_at=a.read_at, pad=pad)
+        # scales no problem writes are not probed (--digits 1: ones and tens only)
+        task = dataclasses.replace(task, scales=min(task.scales, task.max_written()))
     except ValueError as e:
         ap.error(str(e))
     return ProbeRunConfig(
@@ -223,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config(ap, a)
     except SystemExit as e:
         return int(e.code or 0)
+    if cfg.task.scales < ArithmeticConfig.scales:
+        print(f"note: these problems write at most {cfg.task.scales} answer digits: probing scales 1-{cfg.task.scales}")
     out_dir = Path(a.out or f"runs/probe-{Path(cfg.model).name}-{cfg.task.op}")
     if (rc := refuse_existing(out_dir, outputs(a.formats, OUTPUTS), a.overwrite)) is not None:
         return rc
@@ -235,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if not a.quiet:
             print(table(res))
+            if not res.reads["digits_split"]:
+                print(reads_line(res.reads))
             if res.behaviour:
                 print(behaviour_line(res.behaviour))
             if res.causal is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from interp.arith_toy import ToyConfig, evaluate, save, train
-from interp.cli.common import Parser, add_device_args, command_line, fail, parse
+from interp.cli.common import Parser, add_device_args, command_line, fail, parse, seed
 from interp.devices import resolve_device
 
 
@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=ToyConfig.steps)
     ap.add_argument("--layers", type=int, default=ToyConfig.n_layers)
     ap.add_argument("--d-model", type=int, default=ToyConfig.d_model)
-    ap.add_argument("--seed", type=int, default=ToyConfig.seed)
+    ap.add_argument("--seed", type=seed, default=ToyConfig.seed)
     add_device_args(ap, split=False)
     ap.add_argument("--overwrite", action="store_true")
     ap.add_argument("--quiet", action="store_true")

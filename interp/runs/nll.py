@@ -11,7 +11,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from interp.builtins import cache_dir
 from interp.context_stats import ContextStats
 from interp.devices import resolve_dtype
 from interp.errors import InterpError
@@ -56,7 +55,7 @@ class ModelNLL:
         return {
             "buckets": bucket_means(self.nll),
             "final_cumulative": float(mean_cum[-1]),
-            "fit": power_law_fit(mean_cum),
+            "fit": power_law_fit(self.nll),
         }
 
 
@@ -195,6 +194,6 @@ def run_model(
 def run(cfg: NLLRunConfig, command: str = "", progress: bool | None = None, on_stage: Callable | None = None) -> NLLRun:
     for m in cfg.models:  # fail fast, before any work
         resolve(m)
-    docs = load_documents(cfg.text.sources, cache_dir())
+    docs = load_documents(cfg.text.sources)
     models = tuple(run_model(m, cfg, docs, progress, on_stage) for m in cfg.models)
     return NLLRun(cfg, models, versions(), command)

@@ -11,10 +11,10 @@ from jaxtyping import Float
 
 from interp.behaviour import arithmetic_accuracy, greedy_continuations
 from interp.builtins import DEFAULT_MODEL
-from interp.capture import capture
 from interp.causal import CausalConfig, CausalResult, causal_probe_tests
 from interp.devices import model_device
 from interp.errors import InterpError
+from interp.hooks.capture import capture
 from interp.lens import digit_token_ids, logit_lens
 from interp.models import ModelInfo, load_model, model_info
 from interp.names import n_layers, parse_layers
@@ -69,6 +69,9 @@ class ProbeRun:
     acts: dict[str, torch.Tensor] | None = field(default=None, repr=False)
     command: str = ""
     causal: CausalResult | None = None
+    # how the tokenizer wrote the answers: {"digits_split": one token per digit, "shared": {"1-2": problems
+    # whose ones and tens digits are read at one position, ...}}
+    reads: dict = field(default_factory=lambda: {"digits_split": True, "shared": {}})
 
     def _repr_html_(self) -> str:
         """Jupyter shows the run as its page: the probe heatmaps, the logit lens and any causal tests."""
@@ -85,6 +88,7 @@ class ProbeRun:
             "timings": self.timings,
             "versions": self.versions,
             "command": self.command,
+            "reads": self.reads,
         } | ({"causal": self.causal.to_json()} if self.causal is not None else {})
 
 
@@ -95,6 +99,17 @@ def probe_inputs(problems: Problems) -> tuple[np.ndarray, np.ndarray, np.ndarray
     digits = np.stack([problems.labels[f"digit_{k}"] for k in range(1, scales + 1)], 1)
     labels = np.where(np.arange(1, scales + 1)[None] <= written[:, None], digits, -1)
     return labels, difference_controls(problems.a, problems.b, written, scales), problems.labels["n_digits"]
+
+
+def check_scales(labels: np.ndarray, folds: int) -> None:
+    """Refuse, before any model work, a digit scale too few problems write for `folds`-fold probes."""
+    written = (labels >= 0).sum(0)
+    for k, n in enumerate(written):
+        if n < 2 * folds:
+            raise InterpError(
+                f"only {n} of {len(labels)} problems write an answer digit at scale {k + 1}; "
+                f"{folds}-fold probes need at least {2 * folds}: ask for more --n, longer --digits or fewer scales"
+            )
 
 
 def lens_accuracy(model, resid: torch.Tensor, labels: np.ndarray) -> np.ndarray:
@@ -149,25 +164,23 @@ def run(
     times = Stages(on_stage)
     with times("prompts"):
         problems = make_arithmetic(cfg.task, cfg.seed)
+        labels, controls, strata = probe_inputs(problems)
+        check_scales(labels, cfg.sweep.folds)
     with times("load"):
         model = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, n_devices=cfg.n_devices)
     layers = parse_layers(cfg.layers, n_layers(model))
-    info = model_info(model)
-    with times("capture"):
-        pos = read_positions(model.tokenizer, problems, info.prepend_bos)  # [n, scale]
-        sites = list(dict.fromkeys([*cfg.sites, "resid_post"]))  # the logit lens reads resid_post
-        acts = capture(
-            model,
-            probe_texts(problems),
-            sites=sites,
-            layers=layers,
-            positions=pos,
-            batch_size=cfg.batch_size,
-            progress=progress,
+    info, lens_shape = model_info(model), (len(layers), labels.shape[1])
+    reads = read_positions(model.tokenizer, problems, info.prepend_bos)
+    if not reads.digits_split and cfg.causal_layers:
+        raise InterpError(
+            "this tokenizer writes several answer digits as one token, and the causal tests score the tokens "
+            "0-9 one digit at a time, so --causal is refused here (the probes themselves run without it)"
         )
-    labels, controls, strata = probe_inputs(problems)
-    with times("lens"):
-        lens = lens_accuracy(model, acts["resid_post"], labels)
+    pos = reads.pos  # [n, scale]
+    with times("capture"):
+        acts = capture_reads(model, problems, pos, layers, cfg, progress)
+    with times("lens"):  # a readout over the tokens 0-9 says nothing where the model writes digits in groups
+        lens = lens_accuracy(model, acts["resid_post"], labels) if reads.digits_split else np.full(lens_shape, np.nan)
     beh = None
     if cfg.behaviour_n > 0:  # greedy decoding is slow on CPU: a subset by default
         with times("behaviour"):
@@ -195,6 +208,20 @@ def run(
         probed if keep_acts else None,
         command,
         causal,
+        {"digits_split": reads.digits_split, "shared": reads.sharing()},
+    )
+
+
+def capture_reads(model, problems: Problems, pos: np.ndarray, layers: list[int], cfg: ProbeRunConfig, progress):
+    """Every probed site, plus resid_post for the logit lens, at each digit's read position [n, layer, scale, d]."""
+    return capture(
+        model,
+        probe_texts(problems),
+        sites=list(dict.fromkeys([*cfg.sites, "resid_post"])),
+        layers=layers,
+        positions=pos,
+        batch_size=cfg.batch_size,
+        progress=progress,
     )
 
 
@@ -206,19 +233,15 @@ def causal_tests(model, problems, pos, labels, strata, resid, layers, cfg: Probe
     if missing:
         raise InterpError(f"--causal layer {missing[0]} is not among the probed layers ({cfg.layers})")
     train, test = split(strata, cfg.sweep.folds, cfg.sweep.seed)[0]
-    return causal_probe_tests(
-        model,
-        tokenize(model, probe_texts(problems)).ids,
-        np.asarray(pos),
-        labels,
-        resid[:, [layers.index(layer) for layer in wanted]],
-        wanted,
-        train,
-        test,
-        digit_token_ids(model.tokenizer),
-        cfg.causal,
-        progress,
-    )
+    ids = tokenize(model, probe_texts(problems)).ids
+    edits = resid[:, [layers.index(layer) for layer in wanted]]
+    try:
+        return causal_probe_tests(
+            model, ids, np.asarray(pos), labels, edits, wanted, train, test, digit_token_ids(model.tokenizer),
+            cfg.causal, progress,
+        )  # fmt: skip
+    except NotConverged as e:  # as the sweep's: stops the run like a failed self-check
+        raise SelfCheckError(str(e)) from e
 
 
 def for_report(out: dict) -> dict:
@@ -241,4 +264,5 @@ def for_report(out: dict) -> dict:
         "config": out["config"],
         "behaviour": out.get("behaviour"),
         "causal": out.get("causal"),
+        "reads": out.get("reads"),
     }

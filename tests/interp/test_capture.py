@@ -137,3 +137,43 @@ def test_several_positions_per_input(tiny_model):
     for j in range(2):
         one = capture(tiny_model, PROMPTS, sites="mlp_out", positions=[p[j] for p in pos])["mlp_out"]
         torch.testing.assert_close(many[:, :, j], one)
+
+
+def test_padded_tensor_with_its_mask_reads_each_row_where_it_ends(tiny_model):
+    """Right- or left-padded ids with their attention mask read every row's own last token, as unpadded
+    rows do; a tokenizer's whole output carries its mask."""
+    tok = tiny_model.tokenizer
+    prompts = ["12+35=", "7+8=", "405+17=4"]
+    want = capture(tiny_model, prompts, sites=["resid_post"], layers="all")["resid_post"]
+    for side in ("right", "left"):
+        tok.padding_side = side
+        enc = tok(prompts, add_special_tokens=False, padding=True, return_tensors="pt")
+        got = capture(tiny_model, enc["input_ids"], sites=["resid_post"], attention_mask=enc["attention_mask"])
+        torch.testing.assert_close(got["resid_post"], want, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(capture(tiny_model, enc, sites=["resid_post"])["resid_post"], want)
+        assert got.lengths.tolist() == [6, 4, 8]
+    tok.padding_side = "right"
+
+
+def test_padded_tensor_without_a_mask_is_refused(tiny_model):
+    enc = tiny_model.tokenizer(["12+35=", "7+8="], add_special_tokens=False, padding=True, return_tensors="pt")
+    with pytest.raises(InterpError, match="attention_mask"):
+        capture(tiny_model, enc["input_ids"], sites=["resid_post"])
+
+
+def test_bos_follows_the_tokenizer_on_a_bridge_booted_by_hand(tiny_dir):
+    """A TransformerBridge not made by load_model: strings get BOS as TransformerLens' own to_tokens gives them."""
+    from transformer_lens.model_bridge import TransformerBridge
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    hf = AutoModelForCausalLM.from_pretrained(tiny_dir).eval()
+    bridge = TransformerBridge.boot_transformers(
+        str(tiny_dir), hf_model=hf, tokenizer=AutoTokenizer.from_pretrained(tiny_dir), device="cpu"
+    )
+    tokens = bridge.to_tokens("12+35=")
+    assert tokens[0, 0] == bridge.tokenizer.bos_token_id
+    got = capture(bridge, ["12+35="], ["blocks.1.hook_resid_post"], positions="all")
+    assert got.lengths.tolist() == [tokens.shape[1]]
+    with torch.no_grad():
+        _, cache = bridge.run_with_cache(tokens)
+    torch.testing.assert_close(got["blocks.1.hook_resid_post"], cache["blocks.1.hook_resid_post"], atol=1e-5, rtol=1e-5)

@@ -37,7 +37,7 @@ def test_batched_edits_equal_plain_edited_forwards(tiny_model):
 def toy_result():
     model = load_model("arith-toy")
     problems = make_arithmetic(ArithmeticConfig(n=150, pad=4), 0)
-    pos = read_positions(model.tokenizer, problems, False)
+    pos = read_positions(model.tokenizer, problems, False).pos
     texts = probe_texts(problems)
     acts = capture(model, texts, sites=["resid_post"], layers="all", positions=pos, progress=False)["resid_post"]
     labels, _, _ = probe_inputs(problems)
@@ -71,3 +71,21 @@ def test_steering_moves_the_answer_to_the_target(toy_result):
     res, _ = toy_result
     assert (res.probe_flip == 1).all()
     assert (res.flip[2] >= 0.9).all() and (res.flip_random <= 0.05).all()
+
+
+def test_probes_that_do_not_converge_are_refused():
+    """As the sweep: a probe stopped by its iteration cap is never tested, the run says so."""
+    from interp.probes.sweep import NotConverged
+
+    model = load_model("arith-toy")
+    problems = make_arithmetic(ArithmeticConfig(n=60, pad=4), 0)
+    pos = read_positions(model.tokenizer, problems, False).pos
+    texts = probe_texts(problems)
+    acts = capture(model, texts, sites=["resid_post"], layers=[1], positions=pos, progress=False)["resid_post"]
+    labels, _, _ = probe_inputs(problems)
+    idx = np.arange(60)
+    with pytest.raises(NotConverged, match="did not converge within 2 iterations"):
+        causal_probe_tests(
+            model, tokenize(model, texts).ids, pos, labels, acts, [1], idx[:40], idx[40:],
+            digit_token_ids(model.tokenizer), CausalConfig(max_iter=2), progress=False,
+        )  # fmt: skip

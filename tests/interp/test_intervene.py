@@ -58,3 +58,21 @@ def test_bad_edits_fail_with_one_line(tiny_model, edits, msg):
     with pytest.raises(InterpError, match=msg):
         with intervene(tiny_model, edits):
             tiny_model(tokens(tiny_model))
+
+
+def test_a_later_hook_may_write_in_place_and_the_callers_tensor_is_untouched(tiny_model):
+    """The replacement is a tensor of the hook's own, not a broadcast view of the caller's edit."""
+    x = tokens(tiny_model)
+    name = hook_names(tiny_model, "resid_post", [0])[0]
+    v = torch.ones(tiny_model.cfg.d_model)
+    before = v.clone()
+
+    def doubles(act, hook):
+        act.mul_(2)
+        return act
+
+    with intervene(tiny_model, {name: v}), tiny_model.hooks(fwd_hooks=[(name, doubles)]):
+        with record(tiny_model, [name]) as rec:
+            tiny_model(x)
+    torch.testing.assert_close(v, before)
+    torch.testing.assert_close(rec.acts[name][0], torch.full_like(rec.acts[name][0], 2.0))

@@ -1,3 +1,4 @@
+import dataclasses
 import importlib.util
 import socket
 
@@ -39,7 +40,18 @@ def test_cache_dir_env(monkeypatch, tmp_path):
 def test_interrupted_conversion_leaves_no_entry(monkeypatch, tmp_path, tiny_dir):
     """A conversion that dies halfway must not leave a folder that loads as complete."""
     monkeypatch.setenv(builtins.CACHE_ENV, str(tmp_path))
-    fake = builtins.Builtin("tiny", "x/tiny", "tiny-pkg", "pip install tiny-pkg", 2, lambda d: tiny_dir / "w.gguf")
+    weights = tmp_path / "w.gguf"
+    weights.write_bytes(b"pinned weights")
+    fake = builtins.Builtin(
+        "tiny",
+        "x/tiny",
+        "tiny-pkg",
+        "pip install tiny-pkg",
+        2,
+        lambda d: weights,
+        *builtins.file_sha256(weights),
+        "F32",
+    )
     monkeypatch.setitem(builtins.BUILTINS, "tiny", fake)
 
     def dies(gguf):
@@ -73,6 +85,21 @@ def test_interrupted_conversion_leaves_no_entry(monkeypatch, tmp_path, tiny_dir)
     assert path == tmp_path / "models" / "tiny" and builtins.is_complete(path)
     monkeypatch.setattr(builtins, "load_gguf", lambda g: pytest.fail("converted twice"))
     assert builtins.converted_dir("tiny", progress=False) == path
+
+
+def test_weights_other_than_the_pinned_file_are_refused(monkeypatch, tmp_path):
+    """Every built-in's GGUF is checked (size and SHA-256) before conversion; a refusal leaves nothing behind."""
+    monkeypatch.setenv(builtins.CACHE_ENV, str(tmp_path / "cache"))
+    weights = tmp_path / "w.gguf"
+    weights.write_bytes(b"tampered weights")
+    for name in ("smollm2-135m", "gemma3-270m", "qwen2.5-coder-0.5b"):
+        b = builtins.BUILTINS[name]
+        assert len(b.sha256) == 64 and b.size > 0 and b.quantisation.startswith("Q")
+        monkeypatch.setitem(builtins.BUILTINS, name, dataclasses.replace(b, locate=lambda d: weights))
+        monkeypatch.setattr(builtins, "load_gguf", lambda g: pytest.fail("read unchecked weights"))
+        with pytest.raises(InterpError, match="SHA-256"):
+            builtins.converted_dir(name, progress=False)
+    assert list((tmp_path / "cache" / "models").iterdir()) == []
 
 
 def test_bridge_matches_hf_logprobs(tiny_model, tiny_hf):

@@ -50,3 +50,29 @@ def test_batch_size_does_not_change_results(tiny_model, batch):
     a = run_patching(tiny_model, **batch, cfg=PatchConfig(rows_per_forward=6, ablations=False))
     b = run_patching(tiny_model, **batch, cfg=PatchConfig(rows_per_forward=600, ablations=False))
     np.testing.assert_allclose(a.raw_pos, b.raw_pos, atol=1e-5)
+
+
+@torch.no_grad()
+def _plain_ablation(model, clean, good, bad, hook_name, value_fn):
+    """One whole-prompt forward of the clean prompts with the hook replaced, full logits: the reference."""
+    rows = torch.arange(len(clean))
+    logits = model.run_with_hooks(clean, fwd_hooks=[(hook_name, lambda x, hook: value_fn(x))])[:, -1]
+    return float((logits[rows, good] - logits[rows, bad]).mean())
+
+
+def test_ablations_cover_the_whole_prompt(tiny_model, batch):
+    """Zero ablation zeroes the sublayer at every position, the shared few-shot prefix included; mean ablation
+    puts each position's mean over prompts everywhere. Both against plain whole-prompt forwards."""
+    res = run_patching(tiny_model, **batch, cfg=PatchConfig(per_position=False))
+    clean, good, bad = batch["clean"], batch["good"], batch["bad"]
+    _, cache = tiny_model.run_with_cache(clean)
+    lc, lk = res.ld_clean, res.ld_corrupt
+    for si, site in enumerate(res.sites):
+        for layer in range(tiny_model.cfg.n_layers):
+            name = Site(site, layer).hook
+            zero = _plain_ablation(tiny_model, clean, good, bad, name, torch.zeros_like)
+            mean = _plain_ablation(
+                tiny_model, clean, good, bad, name, lambda x, n=name: cache[n].mean(0, keepdim=True).expand_as(x)
+            )
+            assert res.zero_ablation[si, layer] == pytest.approx((zero - lk) / (lc - lk), abs=1e-4)
+            assert res.mean_ablation[si, layer] == pytest.approx((mean - lk) / (lc - lk), abs=1e-4)

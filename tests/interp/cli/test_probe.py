@@ -134,3 +134,51 @@ def test_causal_tests_are_saved_and_drawn(tiny_dir, tmp_path, capsys):
     assert sum(c["n"]) > 0 and c["config"]["steer"] == 1.0
     page = (out / "heatmap.html").read_text()
     assert "Causal tests of the probe directions" in page and "Ablating the probe subspace" in page
+
+
+def test_a_digit_grouping_tokenizer_reads_before_each_token_and_says_so(tmp_path, capsys):
+    """2-digit operands, a BPE-like tokenizer writing `47` as one token: no read inside the answer, the scales
+    that share a read position recorded and printed, no logit lens, and --causal refused in one line."""
+    from tests.conftest import save_tiny_llama
+
+    model = save_tiny_llama(tmp_path / "grouped", group_digits=True)
+    argv = ["--model", str(model), "--n", "60", "--digits", "2", "--folds", "2", "--behaviour-n", "0"]
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "writes several answer digits as one token" in out
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert res["reads"]["digits_split"] is False and res["reads"]["shared"]["1-2"] > 0
+    assert res["config"]["task"]["scales"] == 3
+    assert all(v != v for row in res["lens"] for v in row)  # NaN: no lens over the tokens 0-9
+    assert "No logit lens" in (tmp_path / "o" / "heatmap.html").read_text()
+    assert main([*argv, "--layer", "1", "--causal", "1", "--out", str(tmp_path / "c"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--causal is refused" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("digits, scales", [("1", 2), ("2", 3)])
+def test_short_operands_probe_only_the_scales_they_write(digits, scales, tiny_dir, tmp_path, capsys):
+    argv = ["--model", str(tiny_dir), "--n", "60", "--digits", digits, "--behaviour-n", "0", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 0
+    assert f"probing scales 1-{scales}" in capsys.readouterr().out
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert res["probes"]["targets"] == [f"digit_{k}" for k in range(1, scales + 1)]
+
+
+@pytest.mark.parametrize(
+    "args, msg",
+    [
+        (["--C", "nan"], "--C"),
+        (["--C", "inf"], "--C"),
+        (["--seed", "-3"], "--seed"),
+        (["--steer", "nan", "--causal", "1"], "--steer must be positive"),
+        (["--n", "6", "--digits", "1", "--folds", "3"], "scale 2"),
+    ],
+)
+def test_bad_values_stop_before_any_work(args, msg, tiny_dir, tmp_path, capsys):
+    argv = ["--model", str(tiny_dir), "--out", str(tmp_path / "o"), "--quiet", "--n", "60", *args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert msg in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "o").exists()

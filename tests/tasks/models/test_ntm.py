@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from interp.capture import record
+from interp.hooks.capture import record
 from interp.tasks.memory import CopyConfig, RepeatCopyConfig, bits_per_sequence, make_copy, make_repeat_copy
 from interp.tasks.models.ntm import NTM, NTMConfig, address, address_plain
 

@@ -1,0 +1,1 @@
+"""Hooks: reading activations out of a model (`capture`, `record`)."""

@@ -1,0 +1,233 @@
+"""Two verbs: `capture()` returns activations; `record()` wraps any code.
+
+Hooks keep only what was asked: a hook reading `positions="last"` stores
+[batch, d_model] per site, never [batch, pos, d_model] for every hook. Once
+every requested hook has fired, the forward stops (no later layers, no unembed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+from jaxtyping import Int
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from interp.devices import HOST, model_device
+from interp.errors import InterpError
+from interp.names import HookedModel, LayerSpec, check_names, hook_names, n_layers, parse_layers
+from interp.selfcheck import agree
+from interp.tokens import Inputs, Positions, Tokenized, pad, resolve_positions, tokenize
+
+
+class Activations(dict):
+    """`{key: tensor}` plus how it was read.
+
+    Keyed by site (`"mlp_out"` -> [batch, layer, d_model]) when `sites=` was
+    given, else by the requested hook name (-> [batch, d_model]). With
+    `positions="all"` a `pos` axis follows the layer axis, zero-padded past
+    each input's `lengths`.
+    """
+
+    def __init__(self, data, *, layers, positions, lengths):
+        super().__init__(data)
+        self.layers: list[int] | None = layers
+        self.positions: Int[Tensor, " batch"] | None = positions
+        self.lengths: Int[Tensor, " batch"] = lengths
+
+
+class _Stop(Exception):
+    """Raised inside a hook once every requested activation is in hand."""
+
+
+def capture(
+    model: HookedModel,
+    inputs: Inputs,
+    names: Sequence[str] | None = None,
+    *,
+    sites: Sequence[str] | str | None = None,
+    layers: LayerSpec = "all",
+    positions: Positions = "last",
+    batch_size: int = 32,
+    dtype: torch.dtype = torch.float32,
+    prepend_bos: bool | None = None,
+    progress: bool | None = None,
+    check: bool = True,
+    attention_mask: Int[Tensor, "batch pos"] | None = None,
+) -> Activations:
+    """Run `model` on `inputs` and return the activations asked for, on CPU.
+
+    Either `names` (hook names) or `sites` (+ `layers`) says what to keep. The first rows are checked against
+    a whole forward (`check=False` skips that: benchmarks only).
+
+    `inputs`: strings, a `[batch, pos]` id tensor, 1-D id tensors, or a tokenizer's output. Strings get BOS when
+    the model's own tokenizer adds one (`prepend_bos=None`; True or False overrides); ids are used as given.
+    A padded id tensor needs `attention_mask` (a tokenizer's output carries it): pads are dropped and
+    positions count from each row's first real token. Without a mask, rows that end in pad runs of
+    different lengths are refused rather than read at a pad.
+
+    >>> acts = capture(model, ["12+35=", "7+8="], sites=["mlp_out"], layers="all")
+    >>> acts["mlp_out"].shape            # [batch, layer, d_model]
+    """
+    if batch_size < 1:
+        raise InterpError(f"batch_size must be at least 1, got {batch_size}")
+    names, by_site = _requested(model, names, sites, layers)
+    layer_list = parse_layers(layers, n_layers(model)) if by_site else None
+
+    if isinstance(inputs, Tensor) and inputs.is_floating_point():
+        # Raw inputs (e.g. bit sequences for memory models): batched as given, no padding.
+        if len(inputs) == 0:
+            raise InterpError("inputs are empty")
+        lengths = torch.full((len(inputs),), inputs.shape[1] if inputs.ndim > 1 else 1, device=HOST)
+        toks = None
+        pos = resolve_positions(model, Tokenized([[0] * int(k) for k in lengths]), positions)
+        order, make_batch = list(range(len(inputs))), lambda idx: inputs[idx]  # noqa: E731
+    else:
+        toks = tokenize(model, inputs, prepend_bos, attention_mask)
+        lengths = toks.lengths
+        pos = resolve_positions(model, toks, positions)
+        order = sorted(range(len(toks.ids)), key=lambda i: len(toks.ids[i]))  # less padding
+        pad_id = _pad_id(model)
+        make_batch = lambda idx: pad([toks.ids[i] for i in idx], pad_id)  # noqa: E731
+    width = int(lengths.max()) if pos is None else None
+    flat = _run(model, order, make_batch, width, lengths, pos, names, batch_size, dtype, progress, check)
+    if by_site:
+        flat = {s: torch.stack([flat.pop(n) for n in hooks], dim=1) for s, hooks in by_site.items()}
+    return Activations(flat, layers=layer_list, positions=pos, lengths=lengths)
+
+
+def _requested(model, names, sites, layers) -> tuple[list[str], dict[str, list[str]]]:
+    """(hook names to keep, {site: its hook names} when asked by site)."""
+    if (names is None) == (sites is None):
+        raise InterpError("give either hook names or sites=, not both or neither")
+    if sites is not None:
+        sites = [sites] if isinstance(sites, str) else list(sites)
+        if not sites:
+            raise InterpError("sites is empty")
+        by_site = {s: hook_names(model, s, layers) for s in sites}
+        return [n for s in sites for n in by_site[s]], by_site
+    names = list(names)
+    if not names:
+        raise InterpError("names is empty")
+    check_names(model, names)
+    return names, {}
+
+
+def _run(
+    model, order, make_batch, width, lengths, pos, names, batch_size, dtype, progress, check=True
+) -> dict[str, Tensor]:
+    n = len(order)
+    wanted = set(names)
+    out: dict[str, Tensor] = {}
+    batch_rows: Tensor = torch.empty(0, dtype=torch.long, device=HOST)
+    batch_pos: Tensor | None = None
+    seen: set[str] = set()
+
+    def make_hook(name: str):
+        def hook(act: Tensor, hook=None) -> Tensor:
+            rows = torch.arange(act.shape[0], device=act.device)
+            at = None if batch_pos is None else batch_pos.to(act.device)
+            picked = act if at is None else act[rows.view(-1, *[1] * (at.ndim - 1)), at]
+            picked = picked.detach().to("cpu", dtype)
+            if name not in out:
+                shape = (n, width, *picked.shape[2:]) if batch_pos is None else (n, *picked.shape[1:])
+                out[name] = torch.zeros(shape, dtype=dtype, device=HOST)
+            if batch_pos is None:  # keep padding at zero, not the model's output on pad tokens
+                real = torch.arange(picked.shape[1], device=HOST) < lengths[batch_rows, None]
+                picked = picked * real.reshape(*real.shape, *[1] * (picked.ndim - 2))
+                out[name][batch_rows, : picked.shape[1]] = picked
+            else:
+                out[name][batch_rows] = picked
+            seen.add(name)
+            if seen == wanted:
+                raise _Stop
+            return act
+
+        return hook
+
+    device = model_device(model)
+    bar = tqdm(total=n, unit="input", desc="capture", disable=None if progress is None else not progress, leave=False)
+    try:
+        with torch.no_grad(), model.hooks(fwd_hooks=[(nm, make_hook(nm)) for nm in names]):
+            for start in range(0, n, batch_size):
+                idx = order[start : start + batch_size]
+                batch_rows = torch.tensor(idx, dtype=torch.long, device=HOST)
+                batch_pos = None if pos is None else pos[batch_rows]
+                seen.clear()
+                batch = make_batch(batch_rows).to(device)
+                try:
+                    model(batch)
+                except _Stop:
+                    pass
+                if seen != wanted:
+                    missing = sorted(wanted - seen)[0]
+                    raise InterpError(f"hook {missing!r} never fired in a forward pass")
+                bar.update(len(idx))
+    finally:
+        bar.close()
+    if check:
+        _check_first_rows(model, order[:2], make_batch, lengths, pos, names, out, dtype, device)
+    return out
+
+
+def _check_first_rows(model, rows, make_batch, lengths, pos, names, out, dtype, device) -> None:
+    """The early-stopped capture against a whole forward of the first rows, read with `record`."""
+    idx = torch.tensor(rows, dtype=torch.long, device=HOST)
+    with torch.no_grad(), record(model, names) as rec:
+        model(make_batch(idx).to(device))
+    tol = 1e-4 if dtype in (torch.float32, torch.float64) else 1e-2
+    for name in names:
+        act = rec.acts[name][0].float().to(HOST)
+        if pos is None:  # padding is kept at zero in the capture
+            real = torch.arange(act.shape[1], device=HOST) < lengths[idx, None]
+            plain = act * real.reshape(*real.shape, *[1] * (act.ndim - 2))
+            fast = out[name][idx, : act.shape[1]].float()
+        else:
+            at = pos[idx]
+            rows = torch.arange(len(idx), device=HOST).view(-1, *[1] * (at.ndim - 1))
+            fast, plain = out[name][idx].float(), act[rows, at]
+        agree(f"capture stopped early at {name!r}", fast, plain, atol=tol * (1 + float(plain.abs().max())))
+
+
+def _pad_id(model) -> int:
+    tok = getattr(model, "tokenizer", None)
+    pad_id = getattr(tok, "pad_token_id", None)
+    return int(pad_id) if pad_id is not None else 0
+
+
+@dataclass
+class Recording:
+    """What `record()` saw: one tensor per forward call, per requested name."""
+
+    acts: dict[str, list[Tensor]] = field(default_factory=dict)
+
+
+@contextmanager
+def record(model: HookedModel, names: Sequence[str], detach: bool = True) -> Iterator[Recording]:
+    """Record the named hooks during any code in the body; hooks are removed on exit.
+
+    >>> with record(model, ["blocks.0.hook_mlp_out"]) as rec:
+    ...     model(tokens)
+    >>> rec.acts["blocks.0.hook_mlp_out"][0].shape   # [batch, pos, d_model]
+    """
+    names = list(names)
+    if not names:
+        raise InterpError("names is empty")
+    check_names(model, names)
+    rec = Recording({n: [] for n in names})
+
+    def make_hook(name: str):
+        def hook(act: Tensor, hook=None) -> Tensor:
+            rec.acts[name].append(act.detach().cpu() if detach else act)
+            return act
+
+        return hook
+
+    with model.hooks(fwd_hooks=[(n, make_hook(n)) for n in names]):
+        yield rec
+
+
+__all__ = ["Activations", "capture", "record", "Recording"]
