@@ -189,7 +189,7 @@ def atp_check_items(checks: dict, name: str) -> list:
 
 def nll_table(models: list[dict]) -> list[list[str]]:
     names = sorted({k for m in models for k in m["summary"]["buckets"]}, key=lambda k: int(k.split("-")[0]))
-    rows = [["model", *names, "power-law fit"]]
+    rows = [["model", *names, "power-law fit of the per-position loss L(t)"]]
     for m in models:
         fit = m["summary"].get("fit")
         rows.append(

@@ -157,9 +157,13 @@ def nll(data: dict) -> tuple[str, list]:
         shared = [k for k in a if k in b]
         lower = [models[0]["model"] if a[k] < b[k] else models[1]["model"] for k in shared]
         text += (
-            f" {lower[0]} is lower in every bucket."
+            f" {lower[0]} is lower per token in every bucket."
             if len(set(lower)) == 1
-            else " Neither model is lower in every bucket."
+            else " Neither model is lower per token in every bucket."
+        )
+        text += (
+            " Per-token NLL is not comparable across tokenizers of different vocabularies (a token covers a "
+            "different amount of text), and the built-in texts are likely in both models' pretraining data."
         )
     curves = {m["model"]: m["cumulative"] for m in models}
     return text, [nll_curves(curves, "NLL by token position (cumulative average, log x)")]
