@@ -6,7 +6,7 @@ Trains a byte-pair tokenizer on arithmetic text (digits merge into multi-digit t
 GPT-2 or Llama 3), builds a 2-layer random Llama with it, and counts, over 2-digit addition
 problems, the read positions whose token already contains the digit being probed: under the
 rule the toolkit used before (the token covering the character before the digit) and under
-`read_positions` (the last token ending before the digit). Then runs the probe command on the
+`read_plan` (the last token ending before the digit). Then runs the probe command on the
 random model: with no label in view, its digit probes should sit near the majority baseline.
 """
 
@@ -23,7 +23,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, train
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from interp.cli.probe import main as probe_main
-from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic, probe_texts, read_positions
+from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic, probe_texts, read_plan
 
 
 def grouping_tokenizer() -> PreTrainedTokenizerFast:
@@ -67,11 +67,11 @@ def main() -> None:
     tok = grouping_tokenizer()
     print("tokens of 12+35=47:", [tok.decode([t]) for t in tok("12+35=47", add_special_tokens=False)["input_ids"]])
     problems = make_arithmetic(ArithmeticConfig(n=a.n, digits=(2, 2), shots=3, scales=3), 0)
-    reads = read_positions(tok, problems, prepend_bos=False)
+    reads = read_plan(tok, problems, prepend_bos=False)
     before = leaks(tok, problems, old_rule)
     after = leaks(tok, problems, lambda i, k, text, offsets: int(reads.pos[i, k - 1]))
     print(f"read positions holding their own digit, previous rule: {before[0]} of {before[1]} (by scale {before[2]})")
-    print(f"read positions holding their own digit, read_positions: {after[0]} of {after[1]} (by scale {after[2]})")
+    print(f"read positions holding their own digit, read_plan: {after[0]} of {after[1]} (by scale {after[2]})")
     print(f"scales sharing a read position: {reads.sharing()}; one token per digit: {reads.digits_split}")
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "grouped-llama"

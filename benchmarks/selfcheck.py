@@ -57,7 +57,7 @@ def main() -> int:
     torch.set_grad_enabled(False)
     model = load_model(a.model)
     problems = make_arithmetic(ArithmeticConfig(n=500), 0)
-    pos = read_positions(model.tokenizer, problems, model_info(model).prepend_bos).pos
+    pos = read_positions(model.tokenizer, problems, model_info(model).prepend_bos)
     texts = probe_texts(problems)
     pairs, _ = pair_tokens(model, make_pairs(ArithmeticConfig(n=50, digits=(2, 2)), 0))
     _, _, hf, tok = load_hf(a.model, attn_implementation="sdpa")

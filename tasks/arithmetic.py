@@ -167,8 +167,13 @@ class ReadPositions:
         }
 
 
-def read_positions(tokenizer, problems: Problems, prepend_bos: bool) -> ReadPositions:
-    """Token index at which each digit scale is read, for `probe_texts(problems)`.
+def read_positions(tokenizer, problems: Problems, prepend_bos: bool) -> Int[np.ndarray, "n scales"]:
+    """Token index at which each digit scale is read, for `probe_texts(problems)`: `read_plan(...).pos`."""
+    return read_plan(tokenizer, problems, prepend_bos).pos
+
+
+def read_plan(tokenizer, problems: Problems, prepend_bos: bool) -> ReadPositions:
+    """Where each digit scale is read, for `probe_texts(problems)`, and what the tokenizer did to the answers.
 
     `emit`: the last token that ends before the scale-k digit, i.e. the position that predicts the
     token writing it (the final `=` for the leading digit, then each written digit for the next when

@@ -31,7 +31,7 @@ from interp.reports.html import notebook
 from interp.reports.probe import probe_sections
 from interp.selfcheck import SelfCheckError
 from interp.stages import Stages
-from interp.tasks.arithmetic import ArithmeticConfig, Problems, make_arithmetic, probe_texts, read_positions
+from interp.tasks.arithmetic import ArithmeticConfig, Problems, make_arithmetic, probe_texts, read_plan
 from interp.tokens import tokenize
 from interp.versions import describe, versions
 
@@ -170,7 +170,7 @@ def run(
         model = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, n_devices=cfg.n_devices)
     layers = parse_layers(cfg.layers, n_layers(model))
     info, lens_shape = model_info(model), (len(layers), labels.shape[1])
-    reads = read_positions(model.tokenizer, problems, info.prepend_bos)
+    reads = read_plan(model.tokenizer, problems, info.prepend_bos)
     if not reads.digits_split and cfg.causal_layers:
         raise InterpError(
             "this tokenizer writes several answer digits as one token, and the causal tests score the tokens "

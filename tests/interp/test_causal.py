@@ -37,7 +37,7 @@ def test_batched_edits_equal_plain_edited_forwards(tiny_model):
 def toy_result():
     model = load_model("arith-toy")
     problems = make_arithmetic(ArithmeticConfig(n=150, pad=4), 0)
-    pos = read_positions(model.tokenizer, problems, False).pos
+    pos = read_positions(model.tokenizer, problems, False)
     texts = probe_texts(problems)
     acts = capture(model, texts, sites=["resid_post"], layers="all", positions=pos, progress=False)["resid_post"]
     labels, _, _ = probe_inputs(problems)
@@ -79,7 +79,7 @@ def test_probes_that_do_not_converge_are_refused():
 
     model = load_model("arith-toy")
     problems = make_arithmetic(ArithmeticConfig(n=60, pad=4), 0)
-    pos = read_positions(model.tokenizer, problems, False).pos
+    pos = read_positions(model.tokenizer, problems, False)
     texts = probe_texts(problems)
     acts = capture(model, texts, sites=["resid_post"], layers=[1], positions=pos, progress=False)["resid_post"]
     labels, _, _ = probe_inputs(problems)

@@ -51,7 +51,7 @@ def test_every_cell_agrees_with_sklearn_on_model_activations(tiny_model):
     from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic, probe_texts, read_positions
 
     problems = make_arithmetic(ArithmeticConfig(n=150), 3)
-    pos = read_positions(tiny_model.tokenizer, problems, False).pos
+    pos = read_positions(tiny_model.tokenizer, problems, False)
     acts = capture(tiny_model, probe_texts(problems), sites=["mlp_out", "resid_post"], positions=pos, progress=False)
     labels, controls, strata = probe_inputs(problems)
     runs = {

@@ -75,7 +75,7 @@ def test_emit_reads_each_digit_where_it_is_written(tiny_model):
     tok = tiny_model.tokenizer  # one token per character
     problems = make_arithmetic(ArithmeticConfig(n=40, shots=1), 0)
     texts = probe_texts(problems)
-    pos = read_positions(tok, problems, prepend_bos=False).pos
+    pos = read_positions(tok, problems, prepend_bos=False)
     for i, (prompt, text) in enumerate(zip(problems.prompts, texts, strict=True)):
         answer = str(problems.answer[i])
         assert text == prompt + answer
@@ -93,12 +93,12 @@ def test_emit_reads_each_digit_where_it_is_written(tiny_model):
 def test_emit_never_reads_inside_the_answer_when_digits_are_grouped(digits):
     """A tokenizer that writes `47` or `422` as one token: every read position ends before its digit, scales
     written by one token share the position before it, and the answer is not one token per digit."""
-    from interp.tasks.arithmetic import probe_texts, read_positions
+    from interp.tasks.arithmetic import probe_texts, read_plan
     from tests.conftest import char_tokenizer
 
     tok = char_tokenizer(group_digits=True)
     problems = make_arithmetic(ArithmeticConfig(n=200, digits=digits, shots=1), 0)
-    reads = read_positions(tok, problems, prepend_bos=True)
+    reads = read_plan(tok, problems, prepend_bos=True)
     leaks = 0
     for i, (prompt, text) in enumerate(zip(problems.prompts, probe_texts(problems), strict=True)):
         offsets = tok(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
@@ -106,5 +106,5 @@ def test_emit_never_reads_inside_the_answer_when_digits_are_grouped(digits):
             leaks += offsets[reads.pos[i, k - 1] - 1][1] > len(text) - k  # -1: BOS
     assert leaks == 0
     assert not reads.digits_split and reads.shared[0, 1] > 0 and "1-2" in reads.sharing()
-    split = read_positions(char_tokenizer(), problems, prepend_bos=True)
+    split = read_plan(char_tokenizer(), problems, prepend_bos=True)
     assert split.digits_split and not split.shared.any()
