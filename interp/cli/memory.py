@@ -22,6 +22,7 @@ from interp.cli.common import (
     outputs,
     parse,
     refuse_existing,
+    seed,
     write_figures,
 )
 from interp.devices import resolve_device, resolve_dtype
@@ -74,7 +75,7 @@ def parser() -> Parser:
     t.add_argument("--task", default="copy", choices=sorted(TASKS))
     t.add_argument("--model", default="ntm", choices=["ntm", "lstm"])
     for f in ("steps", "batch", "seed", "ckpt_every", "eval_every", "n_layers", "N", "M"):
-        t.add_argument(f"--{f.replace('_', '-')}", type=int, default=getattr(TrainConfig, f))
+        t.add_argument(f"--{f.replace('_', '-')}", type=seed if f == "seed" else int, default=getattr(TrainConfig, f))
     t.add_argument("--d-hidden", type=int, default=None)
     t.add_argument("--max-len", type=int, default=None, help="train on lengths up to this (copy, repeat copy)")
     t.add_argument(

@@ -1,3 +1,5 @@
+import pytest
+
 from interp.cli.main import COMMANDS, main
 
 
@@ -14,3 +16,10 @@ def test_lists_commands_and_refuses_unknown_ones(capsys):
 def test_dispatches_to_the_command(capsys):
     assert main(["report", "/no/such/folder"]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["probe"], ["patch"], ["nll"], ["capture"], ["toy"], ["memory", "train"]])
+def test_a_negative_seed_is_one_line_and_exit_2(argv, capsys):
+    assert main([*argv, "--seed", "-3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--seed takes a non-negative integer" in err and len(err.splitlines()) == 1
