@@ -21,11 +21,11 @@ import torch
 
 def main() -> int:
     from interp import load_model
-    from interp.atp import agreement, attribution_patch
-    from interp.heads import run_head_patching
-    from interp.pairs import pair_tokens
-    from interp.patching import PatchConfig
-    from interp.sublayers import run_patching
+    from interp.interventions.atp import agreement, attribution_patch
+    from interp.interventions.heads import run_head_patching
+    from interp.interventions.pairs import pair_tokens
+    from interp.interventions.patching import PatchConfig
+    from interp.interventions.sublayers import run_patching
     from interp.tasks.arithmetic import ArithmeticConfig, make_pairs
 
     ap = argparse.ArgumentParser()

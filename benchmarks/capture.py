@@ -58,8 +58,8 @@ def child(mode: str, model_name: str, n: int, batch_size: int) -> dict:
         shape = list(acts["mlp_out"].shape)
         n_tokens = int(acts.lengths.sum())
     else:
-        from interp.models import load_hf
-        from interp.tokens import pad, tokenize
+        from interp.hooks.tokens import pad, tokenize
+        from interp.models.loading import load_hf
 
         _, _, hf, tok = load_hf(model_name)
         # Same tokens and same length-sorted batches as capture, for a like-for-like forward.

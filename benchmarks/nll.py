@@ -3,7 +3,7 @@
     python benchmarks/nll.py [--runs smollm2-135m:8192 gemma3-270m:8192 gemma3-270m:32768]
 
 Each measurement is its own process, so its peak RSS is its own. "chunked" is
-`interp.longctx.token_nll` (SDPA, 1024-position query chunks with a KV cache,
+`interp.context.nll.token_nll` (SDPA, 1024-position query chunks with a KV cache,
 log-softmax per chunk); "plain" is `model(ids).logits.log_softmax(-1)` on the
 whole sequence, run only where its logits fit in RAM (limit --plain-max-gb).
 The two NLLs are compared where both ran. One document window (KJV, seed 0).
@@ -23,8 +23,8 @@ def child(model: str, tokens: int, mode: str) -> dict:
     import numpy as np
     import torch
 
-    from interp.longctx import token_nll
-    from interp.models import load_hf
+    from interp.context.nll import token_nll
+    from interp.models.loading import load_hf
     from interp.tasks.long_context import LongContextConfig, load_documents, make_windows
 
     torch.set_grad_enabled(False)

@@ -21,9 +21,9 @@ import torch
 
 def main() -> int:
     from interp import load_model
-    from interp.pairs import pair_tokens
-    from interp.patching import PatchConfig, Site, naive_patch
-    from interp.sublayers import run_patching
+    from interp.interventions.pairs import pair_tokens
+    from interp.interventions.patching import PatchConfig, Site, naive_patch
+    from interp.interventions.sublayers import run_patching
     from interp.tasks.arithmetic import ArithmeticConfig, make_pairs
 
     ap = argparse.ArgumentParser()

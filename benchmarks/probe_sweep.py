@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
+from interp.core.versions import versions
 from interp.probes.sweep import split, sweep
 from interp.runs.probe import ProbeRunConfig, probe_inputs, run
 from interp.tasks.arithmetic import ArithmeticConfig
-from interp.versions import versions
 
 
 def main() -> int:

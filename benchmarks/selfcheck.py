@@ -2,7 +2,7 @@
 
     python benchmarks/selfcheck.py [--model smollm2-135m] [--json out.json]
 
-The four checks of `interp.selfcheck`: early-stopped capture (500 probe prompts), cached greedy
+The four checks of `interp.core.selfcheck`: early-stopped capture (500 probe prompts), cached greedy
 decoding (64 problems), patching from the shared prefix's KV cache (50 pairs, the sublayer grid),
 and chunked NLL (one 8,192-token window). After a warm-up, each setting runs `--rounds` times,
 with and without the check alternately, and the fastest of each counts. Each fast path's
@@ -20,16 +20,16 @@ from collections.abc import Callable
 
 import torch
 
-from interp import longctx
-from interp.behaviour import greedy_continuations
+from interp.context import nll as longctx
+from interp.core.versions import versions
 from interp.hooks.capture import capture
-from interp.models import load_hf, load_model, model_info
-from interp.pairs import pair_tokens
-from interp.patching import PatchConfig, Patcher
-from interp.sublayers import run_patching
+from interp.interventions.pairs import pair_tokens
+from interp.interventions.patching import PatchConfig, Patcher
+from interp.interventions.sublayers import run_patching
+from interp.models.behaviour import greedy_continuations
+from interp.models.loading import load_hf, load_model, model_info
 from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic, make_pairs, probe_texts, read_positions
 from interp.tasks.long_context import LongContextConfig, load_documents, make_windows
-from interp.versions import versions
 
 
 def timed(fn: Callable[[], object]) -> float:

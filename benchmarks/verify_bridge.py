@@ -18,7 +18,7 @@ TEXT = "The Neural Turing Machine couples a network to an external memory. 12+35
 
 def verify(name: str) -> dict:
     from interp import load_model
-    from interp.models import load_hf
+    from interp.models.loading import load_hf
 
     out = {"model": name}
     _, _, hf, tok = load_hf(name, attn_implementation="eager")

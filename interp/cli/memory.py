@@ -25,8 +25,8 @@ from interp.cli.common import (
     seed,
     write_figures,
 )
-from interp.devices import resolve_device, resolve_dtype
-from interp.files import atomic_write_text, write_outputs
+from interp.core.files import atomic_write_text, write_outputs
+from interp.models.devices import resolve_device, resolve_dtype
 from interp.reports.html import assemble
 from interp.reports.memory import memory_sections
 from interp.runs.memory import MemoryEval, evaluate_runs

@@ -21,8 +21,8 @@ from interp.cli.common import (
     stage_line,
     write_figures,
 )
-from interp.errors import InterpError
-from interp.files import write_outputs
+from interp.core.errors import InterpError
+from interp.core.files import write_outputs
 from interp.reports.html import assemble
 from interp.reports.sections import nll_sections
 from interp.runs.nll import NLLRun, NLLRunConfig, run, stats_table

@@ -25,10 +25,10 @@ from interp.cli.common import (
     stage_line,
     write_figures,
 )
-from interp.errors import InterpError
-from interp.files import write_outputs
-from interp.models import task_defaults
-from interp.patching import PatchConfig
+from interp.core.errors import InterpError
+from interp.core.files import write_outputs
+from interp.interventions.patching import PatchConfig
+from interp.models.loading import task_defaults
 from interp.reports.html import assemble
 from interp.reports.sections import patch_sections
 from interp.runs.patch import LABEL, PatchRun, PatchRunConfig, run

@@ -16,7 +16,6 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from interp.causal import CausalConfig
 from interp.cli.common import (
     Parser,
     add_device_args,
@@ -32,10 +31,11 @@ from interp.cli.common import (
     stage_line,
     write_figures,
 )
-from interp.errors import InterpError
-from interp.files import write_outputs
-from interp.models import config_layers, task_defaults
-from interp.names import SITES, parse_layers
+from interp.core.errors import InterpError
+from interp.core.files import write_outputs
+from interp.hooks.names import SITES, parse_layers
+from interp.interventions.causal import CausalConfig
+from interp.models.loading import config_layers, task_defaults
 from interp.probes.sweep import SweepConfig
 from interp.reports.html import assemble
 from interp.reports.probe import probe_sections
@@ -110,7 +110,7 @@ def causal_lines(c) -> str:
 
 
 def add_causal_args(ap: Parser) -> None:
-    """--causal and --steer: the causal tests of the probe directions (`interp.causal`)."""
+    """--causal and --steer: the causal tests of the probe directions (`interp.interventions.causal`)."""
     ap.add_argument(
         "--causal",
         default=None,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from interp.cli.common import Parser, add_format_arg, fail, outputs, parse, refuse_existing, write_figures
-from interp.files import atomic_write_text
+from interp.core.files import atomic_write_text
 from interp.reports.html import assemble
 from interp.reports.memory import memory_sections
 from interp.reports.probe import probe_sections

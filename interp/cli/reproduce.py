@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from interp.cli.common import Parser, add_device_args, add_format_arg, fail, parse, write_figures
-from interp.files import atomic_write_text
+from interp.core.files import atomic_write_text
 from interp.runs.reproduce import plan, run_step, state
 from interp.runs.reproduced import page
 

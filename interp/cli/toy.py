@@ -1,12 +1,12 @@
-"""`python -m interp.toy --out DIR`: train the arith-toy adder from scratch (see `interp.arith_toy`)."""
+"""`python -m interp.toy --out DIR`: train the arith-toy adder from scratch (see `interp.models.arith_toy`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from interp.arith_toy import ToyConfig, evaluate, save, train
 from interp.cli.common import Parser, add_device_args, command_line, fail, parse, seed
-from interp.devices import resolve_device
+from interp.models.arith_toy import ToyConfig, evaluate, save, train
+from interp.models.devices import resolve_device
 
 
 def main(argv: list[str] | None = None) -> int:

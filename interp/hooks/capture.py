@@ -16,11 +16,12 @@ from jaxtyping import Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from interp.devices import HOST, model_device
-from interp.errors import InterpError
-from interp.names import HookedModel, LayerSpec, check_names, hook_names, n_layers, parse_layers
-from interp.selfcheck import agree
-from interp.tokens import Inputs, Positions, Tokenized, pad, resolve_positions, tokenize
+from interp.core.errors import InterpError
+from interp.core.selfcheck import agree
+from interp.core.stop import StopForward
+from interp.hooks.names import HookedModel, LayerSpec, check_names, hook_names, n_layers, parse_layers
+from interp.hooks.tokens import Inputs, Positions, Tokenized, pad, resolve_positions, tokenize
+from interp.models.devices import HOST, model_device
 
 
 class Activations(dict):
@@ -37,10 +38,6 @@ class Activations(dict):
         self.layers: list[int] | None = layers
         self.positions: Int[Tensor, " batch"] | None = positions
         self.lengths: Int[Tensor, " batch"] = lengths
-
-
-class _Stop(Exception):
-    """Raised inside a hook once every requested activation is in hand."""
 
 
 def capture(
@@ -143,7 +140,7 @@ def _run(
                 out[name][batch_rows] = picked
             seen.add(name)
             if seen == wanted:
-                raise _Stop
+                raise StopForward
             return act
 
         return hook
@@ -160,7 +157,7 @@ def _run(
                 batch = make_batch(batch_rows).to(device)
                 try:
                     model(batch)
-                except _Stop:
+                except StopForward:
                     pass
                 if seen != wanted:
                     missing = sorted(wanted - seen)[0]

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from interp.devices import resolve_device, resolve_dtype
+from interp.core.versions import versions
+from interp.models.devices import resolve_device, resolve_dtype
 from interp.reports.html import notebook
 from interp.reports.memory import memory_sections
 from interp.tasks.evaluate import eval_run
 from interp.tasks.memory import TASKS
 from interp.tasks.persist import load, weights_digest
 from interp.tasks.setup import task_options, train_config
-from interp.versions import versions
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from interp.context_stats import ContextStats
-from interp.devices import resolve_dtype
-from interp.errors import InterpError
-from interp.longctx import BUCKETS, bucket_means, check_chunked, cumulative, power_law_fit, token_nll
-from interp.models import load_hf, resolve, tokenizer_adds_bos
+from interp.context.nll import BUCKETS, bucket_means, check_chunked, cumulative, power_law_fit, token_nll
+from interp.context.stats import ContextStats
+from interp.core.errors import InterpError
+from interp.core.versions import versions
+from interp.models.devices import resolve_dtype
+from interp.models.loading import load_hf, resolve, tokenizer_adds_bos
 from interp.reports.html import notebook
 from interp.reports.sections import nll_sections
 from interp.tasks.long_context import Document, LongContextConfig, load_documents, make_windows
-from interp.versions import versions
 
 
 @dataclass(frozen=True)

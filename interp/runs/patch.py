@@ -8,18 +8,18 @@ from pathlib import Path
 
 import numpy as np
 
-from interp.atp import AtPResult, agreement, attribution_patch
-from interp.atp_checks import diagnose, graddrop, patch_path, site_label
-from interp.heads import run_head_patching
-from interp.models import load_model
-from interp.pairs import pair_tokens
-from interp.patching import PatchConfig, Site
+from interp.core.stages import Stages
+from interp.core.versions import versions
+from interp.interventions.atp import AtPResult, agreement, attribution_patch
+from interp.interventions.atp_checks import diagnose, graddrop, patch_path, site_label
+from interp.interventions.heads import run_head_patching
+from interp.interventions.pairs import pair_tokens
+from interp.interventions.patching import PatchConfig, Site
+from interp.interventions.sublayers import PatchResult, run_patching
+from interp.models.loading import load_model
 from interp.reports.html import notebook
 from interp.reports.sections import patch_sections
-from interp.stages import Stages
-from interp.sublayers import PatchResult, run_patching
 from interp.tasks.arithmetic import ArithmeticConfig, make_pairs
-from interp.versions import versions
 
 LABEL = {"attn_out": "ATT", "mlp_out": "MLP"}
 

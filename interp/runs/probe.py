@@ -9,15 +9,19 @@ import numpy as np
 import torch
 from jaxtyping import Float
 
-from interp.behaviour import arithmetic_accuracy, greedy_continuations
-from interp.builtins import DEFAULT_MODEL
-from interp.causal import CausalConfig, CausalResult, causal_probe_tests
-from interp.devices import model_device
-from interp.errors import InterpError
+from interp.core.errors import InterpError
+from interp.core.selfcheck import SelfCheckError
+from interp.core.stages import Stages
+from interp.core.versions import describe, versions
 from interp.hooks.capture import capture
-from interp.lens import digit_token_ids, logit_lens
-from interp.models import ModelInfo, load_model, model_info
-from interp.names import n_layers, parse_layers
+from interp.hooks.names import n_layers, parse_layers
+from interp.hooks.tokens import tokenize
+from interp.interventions.causal import CausalConfig, CausalResult, causal_probe_tests
+from interp.interventions.lens import digit_token_ids, logit_lens
+from interp.models.behaviour import arithmetic_accuracy, greedy_continuations
+from interp.models.builtins import DEFAULT_MODEL
+from interp.models.devices import model_device
+from interp.models.loading import ModelInfo, load_model, model_info
 from interp.probes.sweep import (
     NotConverged,
     ProbeResults,
@@ -29,11 +33,7 @@ from interp.probes.sweep import (
 )
 from interp.reports.html import notebook
 from interp.reports.probe import probe_sections
-from interp.selfcheck import SelfCheckError
-from interp.stages import Stages
 from interp.tasks.arithmetic import ArithmeticConfig, Problems, make_arithmetic, probe_texts, read_plan
-from interp.tokens import tokenize
-from interp.versions import describe, versions
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def behaviour(model, problems: Problems, cfg: ProbeRunConfig, progress: bool | N
 
 
 def check_probe_solver(acts, labels, controls, cfg: SweepConfig, strata, device) -> None:
-    """The batched solver against scikit-learn on one cell before the sweep trusts it (`interp.selfcheck`):
+    """The batched solver against scikit-learn on one cell before the sweep trusts it (`interp.core.selfcheck`):
     its contract is to agree within one held-out problem on every cell."""
     (digit, control), total = reference_check(acts, labels, controls, cfg, strata, device)
     if max(digit, control) > 1:

@@ -1,0 +1,1 @@
+"""Long context: per-token NLL through the plain model, and activation statistics along the context."""

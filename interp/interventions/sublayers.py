@@ -1,0 +1,134 @@
+"""The sublayer grid: every attention and MLP sublayer patched, per layer and per position, with ablations.
+
+`run_patching` drives the batched engine in `interp.interventions.patching` and returns one `PatchResult`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from jaxtyping import Float
+
+from interp.interventions.patching import PatchConfig, Patcher, Site
+from interp.interventions.readout import normalised_effect
+from interp.reports.figures import sublayer_grid
+from interp.reports.html import notebook
+
+
+@dataclass(frozen=True)
+class PatchResult:
+    """Raw mean logit differences and normalised effects (1 = restores the clean answer) per site.
+
+    Arrays are [site, layer] or [site, layer, pos] over `sites` x layers x suffix positions; the
+    per-position and ablation arrays are None when the config skipped them.
+    """
+
+    sites: list[str]
+    n_layers: int
+    n_pairs: int
+    prefix_tokens: int
+    suffix_tokens: int
+    ld_clean: float
+    ld_corrupt: float
+    ld_clean_per_pair: Float[np.ndarray, " n"]
+    ld_corrupt_per_pair: Float[np.ndarray, " n"]
+    raw: Float[np.ndarray, "site layer"]
+    effect: Float[np.ndarray, "site layer"]
+    act_norm: Float[np.ndarray, "site layer pos"]  # mean L2 norm on the clean prompts
+    act_mean_abs: Float[np.ndarray, "site layer pos"]
+    raw_pos: Float[np.ndarray, "site layer pos"] | None = None
+    effect_pos: Float[np.ndarray, "site layer pos"] | None = None
+    zero_ablation: Float[np.ndarray, "site layer"] | None = None
+    mean_ablation: Float[np.ndarray, "site layer"] | None = None
+
+    ARRAYS = (
+        "ld_clean_per_pair",
+        "ld_corrupt_per_pair",
+        "raw",
+        "effect",
+        "raw_pos",
+        "effect_pos",
+        "zero_ablation",
+        "mean_ablation",
+        "act_norm",
+        "act_mean_abs",
+    )
+
+    def _repr_html_(self) -> str:
+        """Jupyter draws the grid: MLP above ATT in execution order, cells at 0.1 or more outlined."""
+        title = f"Activation patching, normalised effect ({self.n_pairs} pairs)"
+        return notebook([(title, [sublayer_grid(self.effect, self.sites, threshold=0.1, title=title)])])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays that were computed, by name (what patch.npz holds)."""
+        return {k: np.asarray(getattr(self, k)) for k in self.ARRAYS if getattr(self, k) is not None}
+
+    @classmethod
+    def from_arrays(cls, meta: dict, arrays: dict) -> PatchResult:
+        return cls(
+            sites=list(meta["config"]["sites"]),
+            n_layers=int(np.shape(arrays["raw"])[1]),
+            n_pairs=meta["n_pairs"],
+            prefix_tokens=meta.get("prefix_tokens", 0),
+            suffix_tokens=len(meta["suffix_tokens"]),
+            ld_clean=meta["ld_clean"],
+            ld_corrupt=meta["ld_corrupt"],
+            **{k: arrays.get(k) for k in cls.ARRAYS},
+        )
+
+
+@torch.no_grad()
+def run_patching(
+    model, clean, corrupt, good, bad, cfg: PatchConfig | None = None, progress: bool | None = None, check: bool = True
+) -> PatchResult:
+    """The sublayer grid, per-position effects, ablations and activation statistics."""
+    cfg = cfg or PatchConfig()
+    L = model.cfg.n_layers
+    p = Patcher(model, clean, corrupt, good, bad, check)
+    names = [Site(k, layer).hook for k in cfg.sites for layer in range(L)]
+    clean_acts = p.activations(p.clean, names)
+    ld_clean = p.forward(p.clean).numpy()
+    ld_corrupt = p.forward(p.corrupt).numpy()  # Patcher.forward gives CPU tensors
+    lc, lk = float(ld_clean.mean()), float(ld_corrupt.mean())
+    norm = lambda v: normalised_effect(v, lc, lk)  # noqa: E731
+
+    K = len(cfg.sites)
+    layer_sites = [Site(k, layer) for k in cfg.sites for layer in range(L)]
+    pos_sites = [Site(k, layer, q) for k in cfg.sites for layer in range(L) for q in range(p.S)]
+    ld = p.sweep(
+        p.corrupt,
+        layer_sites + (pos_sites if cfg.per_position else []),
+        lambda s: clean_acts[s.hook],
+        cfg.rows_per_forward,
+        progress,
+    )
+    extra = {}
+    if cfg.per_position:
+        extra["raw_pos"] = ld[K * L :].reshape(K, L, p.S)
+        extra["effect_pos"] = norm(extra["raw_pos"])
+    if cfg.ablations:  # both over the whole prompt: zeros everywhere, or each position's mean over prompts
+        zero = lambda s: torch.zeros(1, 1, 1, device=p.device)  # noqa: E731
+        # [1, S, d]; in the shared prefix every prompt's value is its mean, so the suffix is all there is to replace
+        mean = lambda s: clean_acts[s.hook].mean(0, keepdim=True)  # noqa: E731
+        for key, source, base in (("zero_ablation", zero, p.whole_clean), ("mean_ablation", mean, p.clean)):
+            ld_abl = p.sweep(base, layer_sites, source, cfg.rows_per_forward, progress, whole=base is p.whole_clean)
+            extra[key] = norm(ld_abl).reshape(K, L)
+    stack = torch.stack([clean_acts[n] for n in names]).view(K, L, p.n, p.S, -1)
+    return PatchResult(
+        sites=list(cfg.sites),
+        n_layers=L,
+        n_pairs=p.n,
+        prefix_tokens=p.P,
+        suffix_tokens=p.S,
+        ld_clean=lc,
+        ld_corrupt=lk,
+        ld_clean_per_pair=ld_clean,
+        ld_corrupt_per_pair=ld_corrupt,
+        raw=ld[: K * L].reshape(K, L),
+        effect=norm(ld[: K * L].reshape(K, L)),
+        act_norm=stack.norm(dim=-1).mean(2).float().cpu().numpy(),
+        act_mean_abs=stack.abs().mean((2, 4)).float().cpu().numpy(),
+        **extra,
+    )

@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+import torch
+
+from interp.context.nll import bucket_means, cumulative, token_nll
+
+
+def test_chunked_nll_matches_full_logits(tiny_hf):
+    ids = torch.randint(4, 40, (2, 50), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        full = -tiny_hf(ids).logits.float().log_softmax(-1)[:, :-1].gather(-1, ids[:, 1:, None])[..., 0]
+    for chunk in (7, 64):
+        np.testing.assert_allclose(token_nll(tiny_hf, ids, chunk).numpy(), full.numpy(), atol=1e-4)
+
+
+def test_cumulative_and_buckets():
+    nll = np.array([[1.0, 3.0, 2.0] + [0.0] * 9])
+    assert np.allclose(cumulative(nll)[0, :3], [1.0, 2.0, 2.0])
+    b = bucket_means(nll)
+    assert b == {"1-8": 0.75, "9-64": 0.0}
+
+
+def test_power_law_fit_recovers_a_known_per_position_curve():
+    """L(t) = a t^b + c with noise, per position: the fit returns a, b, c (a fit to the running mean would give
+    a / (1 + b) for a)."""
+    from interp.context.nll import power_law_fit
+
+    rng = np.random.default_rng(0)
+    a, b, c = 6.0, -0.5, 2.5
+    t = np.arange(1, 4097)
+    nll = a * t**b + c + rng.normal(0, 0.3, size=(8, len(t)))
+    fit = power_law_fit(nll)
+    assert fit["alpha"] == pytest.approx(a, rel=0.1) and fit["beta"] == pytest.approx(b, abs=0.05)
+    assert fit["gamma"] == pytest.approx(c, abs=0.05) and "per-position" in fit["of"]
