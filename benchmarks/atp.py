@@ -22,7 +22,7 @@ import torch
 def main() -> int:
     from interp import load_model
     from interp.interventions.atp import agreement, attribution_patch
-    from interp.interventions.heads import run_head_patching
+    from interp.interventions.heads import HeadPatchConfig, run_head_patching
     from interp.interventions.pairs import pair_tokens
     from interp.interventions.patching import PatchConfig
     from interp.interventions.sublayers import run_patching
@@ -38,7 +38,7 @@ def main() -> int:
     batch, kept = pair_tokens(model, make_pairs(ArithmeticConfig(n=a.n, digits=(2, 2)), seed=0))
     t = time.perf_counter()
     grid = run_patching(model, **batch, cfg=PatchConfig(per_position=True, ablations=False), progress=False)
-    heads = run_head_patching(model, **batch, per_position=a.head_positions, progress=False)
+    heads = run_head_patching(model, **batch, cfg=HeadPatchConfig(per_position=a.head_positions), progress=False)
     exact_s = time.perf_counter() - t
     t = time.perf_counter()
     atp = attribution_patch(model, **batch, progress=False)

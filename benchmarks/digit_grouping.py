@@ -23,7 +23,8 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, train
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from interp.cli.probe import main as probe_main
-from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic, probe_texts, read_plan
+from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic
+from interp.tasks.reading import probe_texts, read_plan
 
 
 def grouping_tokenizer() -> PreTrainedTokenizerFast:

@@ -28,8 +28,9 @@ from interp.interventions.patching import PatchConfig, Patcher
 from interp.interventions.sublayers import run_patching
 from interp.models.behaviour import greedy_continuations
 from interp.models.loading import load_hf, load_model, model_info
-from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic, make_pairs, probe_texts, read_positions
+from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic, make_pairs
 from interp.tasks.long_context import LongContextConfig, load_documents, make_windows
+from interp.tasks.reading import probe_texts, read_positions
 
 
 def timed(fn: Callable[[], object]) -> float:

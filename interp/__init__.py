@@ -1,9 +1,10 @@
 """interp: look inside real language models and small memory networks, offline.
 
 >>> from interp import load_model, capture
->>> model = load_model("smollm2-135m")
+>>> model = load_model("smollm2-135m")  # doctest: +SKIP
 >>> acts = capture(model, ["12+35="], sites=["mlp_out"], layers="all", positions="last")
->>> acts["mlp_out"].shape        # [n_prompts, n_layers, d_model]
+>>> acts["mlp_out"].shape        # [n_prompts, n_layers, d_model]: [1, 30, 576] on SmolLM2
+torch.Size([1, ...])
 
 Every public name is listed in `EXPORTS` below, by the module that defines it, and is imported on first
 use: `import interp` loads none of torch, transformer_lens, plotly, scikit-learn or datasets, and changes
@@ -41,15 +42,15 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     "interp.interventions.pairs": ("pair_tokens",),
     "interp.interventions.patching": ("PatchConfig", "Site", "naive_patch"),
     "interp.interventions.sublayers": ("PatchResult", "run_patching"),
-    "interp.interventions.heads": ("HeadPatchResult", "run_head_patching"),
-    "interp.interventions.atp": ("AtPResult", "attribution_patch"),
+    "interp.interventions.heads": ("HeadPatchConfig", "HeadPatchResult", "run_head_patching"),
+    "interp.interventions.atp": ("AtPConfig", "AtPResult", "attribution_patch"),
     "interp.interventions.atp_checks": ("diagnose", "graddrop", "patch_path"),
-    "interp.interventions.causal": ("CausalConfig", "CausalResult", "causal_probe_tests", "digit_logits_under_edits"),
+    "interp.interventions.causal": ("CausalConfig", "CausalResult", "causal_probe_tests"),
+    "interp.interventions.edits": ("digit_logits_under_edits",),
     "interp.probes.linear": ("LinearProbe",),
     "interp.probes.sweep": ("ProbeResults", "SweepConfig", "sweep"),
-    "interp.tasks.arithmetic": (
-        "ArithmeticConfig", "make_arithmetic", "make_pairs", "probe_texts", "read_plan", "read_positions",
-    ),
+    "interp.tasks.arithmetic": ("ArithmeticConfig", "make_arithmetic", "make_pairs"),
+    "interp.tasks.reading": ("probe_texts", "read_plan", "read_positions"),
     "interp.runs.probe": ("ProbeRun", "ProbeRunConfig"),
     "interp.runs.patch": ("PatchRun", "PatchRunConfig"),
     "interp.runs.nll": ("NLLRun", "NLLRunConfig"),

@@ -20,6 +20,11 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
     Any array-like input, as scikit-learn estimators take: X [n, d], y [n].
     The objective is scikit-learn's: `C * sum(log loss) + ||W||^2 / 2` on
     standardised features (the intercept is not penalised).
+
+    >>> X, y = np.random.default_rng(0).normal(size=(60, 5)), np.arange(60) % 3
+    >>> probe = LinearProbe(C=1.0).fit(X, y)
+    >>> probe.predict(X).shape, probe.classes_.tolist()
+    ((60,), [0, 1, 2])
     """
 
     # No annotations here: scikit-learn's checks pass bad values on purpose and

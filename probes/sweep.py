@@ -38,6 +38,12 @@ class NotConverged(RuntimeError):
 
 @dataclass(frozen=True)
 class SweepConfig:
+    """The probe sweep: L2 strength, folds, solver (batched torch or scikit-learn) and its tolerance.
+
+    >>> SweepConfig(C=0.5, folds=3).method
+    'torch'
+    """
+
     C: float = 0.1  # inverse L2 strength, as in scikit-learn
     folds: int = 3  # k-fold cross-validation; confidence intervals are over folds
     method: Literal["torch", "sklearn"] = "torch"
@@ -50,6 +56,12 @@ class SweepConfig:
 
 @dataclass(frozen=True)
 class ProbeResults:
+    """Held-out accuracy of every probe and its control, per fold, with the baselines each cell is read against.
+
+    >>> ProbeResults.__name__   # made by sweep (see there): mean(), ci95(), selectivity(), to_json(), arrays()
+    'ProbeResults'
+    """
+
     sites: list[str]
     layers: list[int]
     targets: list[str]  # digit scales, "digit_1" = ones
@@ -80,6 +92,10 @@ class ProbeResults:
 
     def to_json(self) -> dict:
         return asdict(self) | {k: np.asarray(getattr(self, k)).tolist() for k in ARRAYS}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Per-fold accuracies of every probe and its control, and the baselines, by name."""
+        return {k: np.asarray(getattr(self, k)) for k in ARRAYS}
 
     def _repr_html_(self) -> str:
         """Jupyter draws held-out accuracy and selectivity per site, layer x digit scale."""
@@ -201,6 +217,10 @@ def sweep(
 
     `labels` and `controls` hold -1 where the problem's answer does not write that digit. The batched solver
     runs on `device` (the activations are moved there); results are numpy arrays.
+
+    >>> acts, y = {"resid_post": torch.randn(40, 2, 1, 8)}, (np.arange(40) % 4)[:, None]   # [n, layer, scale, d]
+    >>> sweep(acts, y, y[::-1].copy(), [0, 1], SweepConfig(folds=2)).mean().shape   # [site, layer, scale]
+    (1, 2, 1)
     """
     sites = list(acts)
     n, T = labels.shape

@@ -2,4 +2,11 @@
 
 
 class InterpError(ValueError):
-    """A problem with what the caller asked for (unknown model, layer out of range, ...)."""
+    """A problem with what the caller asked for (unknown model, layer out of range, ...).
+
+    >>> try:
+    ...     hook_names(model, "bogus")
+    ... except InterpError as e:
+    ...     print("refused")
+    refused
+    """

@@ -31,6 +31,10 @@ class Activations(dict):
     given, else by the requested hook name (-> [batch, d_model]). With
     `positions="all"` a `pos` axis follows the layer axis, zero-padded past
     each input's `lengths`.
+
+    >>> acts = capture(model, ["12+35=", "7+8="], sites=["resid_post"], positions="all")
+    >>> acts.lengths.tolist(), acts["resid_post"].shape[:3]   # [batch, layer, pos, d_model]
+    ([6, 4], torch.Size([2, 2, 6]))
     """
 
     def __init__(self, data, *, layers, positions, lengths):
@@ -68,6 +72,8 @@ def capture(
 
     >>> acts = capture(model, ["12+35=", "7+8="], sites=["mlp_out"], layers="all")
     >>> acts["mlp_out"].shape            # [batch, layer, d_model]
+    torch.Size([2, ...])
+    >>> acts = capture(model, tokenizer_output, sites=["resid_post"])  # padded ids with their mask  # doctest: +SKIP
     """
     if batch_size < 1:
         raise InterpError(f"batch_size must be at least 1, got {batch_size}")
@@ -197,7 +203,13 @@ def _pad_id(model) -> int:
 
 @dataclass
 class Recording:
-    """What `record()` saw: one tensor per forward call, per requested name."""
+    """What `record()` saw: one tensor per forward call, per requested name.
+
+    >>> with record(model, ["blocks.1.hook_resid_post"]) as rec:
+    ...     _ = model(torch.tensor([[5, 6, 7]]))
+    >>> len(rec.acts["blocks.1.hook_resid_post"])   # one tensor per forward call
+    1
+    """
 
     acts: dict[str, list[Tensor]] = field(default_factory=dict)
 
@@ -206,9 +218,11 @@ class Recording:
 def record(model: HookedModel, names: Sequence[str], detach: bool = True) -> Iterator[Recording]:
     """Record the named hooks during any code in the body; hooks are removed on exit.
 
+    >>> tokens = model.tokenizer(["12+35="], add_special_tokens=False, return_tensors="pt")["input_ids"]
     >>> with record(model, ["blocks.0.hook_mlp_out"]) as rec:
-    ...     model(tokens)
+    ...     _ = model(tokens)
     >>> rec.acts["blocks.0.hook_mlp_out"][0].shape   # [batch, pos, d_model]
+    torch.Size([1, 6, ...])
     """
     names = list(names)
     if not names:

@@ -46,6 +46,9 @@ def parse_layers(spec: LayerSpec, n: int) -> list[int]:
     """`"all"`, `3`, `[0, 4]`, `range(2, 5)`, `"0,4,8"`, `"10-20"` (inclusive) -> sorted list.
 
     Negative indices count from the end, as in Python.
+
+    >>> parse_layers("10-12", 30), parse_layers("all", 3), parse_layers([0, -1], 30)
+    ([10, 11, 12], [0, 1, 2], [0, 29])
     """
     if isinstance(spec, str):
         text = spec.strip().lower()
@@ -80,7 +83,11 @@ def parse_layers(spec: LayerSpec, n: int) -> list[int]:
 
 
 def hook_names(model: HookedModel, site: str, layers: LayerSpec = "all") -> list[str]:
-    """Hook names of one site at the given layers, e.g. `blocks.0.hook_mlp_out`."""
+    """Hook names of one site at the given layers, e.g. `blocks.0.hook_mlp_out`.
+
+    >>> hook_names(model, "mlp_out", layers="0,1")
+    ['blocks.0.hook_mlp_out', 'blocks.1.hook_mlp_out']
+    """
     if site not in SITES:
         raise InterpError(f"unknown site {site!r}; known sites: {', '.join(SITES)}")
     names = [SITES[site].format(l=layer) for layer in parse_layers(layers, n_layers(model))]

@@ -59,7 +59,12 @@ def capture_to_disk(
     dtype: torch.dtype = torch.float32,
     progress: bool | None = None,
 ) -> ActivationStore:
-    """`capture()` in shards of `shard_size` inputs, each saved as it completes."""
+    """`capture()` in shards of `shard_size` inputs, each saved as it completes.
+
+    >>> store = capture_to_disk(model, ["1+1=", "2+3="], "acts", sites=["resid_post"], shard_size=1, progress=False)
+    >>> store["resid_post"].shape                 # [n_prompts, layer, d_model], read back lazily
+    torch.Size([2, ...])
+    """
     if shard_size < 1:
         raise InterpError(f"shard_size must be at least 1, got {shard_size}")
     if isinstance(positions, str) and positions == "all":
@@ -147,7 +152,12 @@ def _write_shard(out: Path, meta: dict, path: Path, acts: dict[str, Tensor]) -> 
 
 
 class ActivationStore:
-    """Read-only view of a `capture_to_disk` folder; tensors load only when asked."""
+    """Read-only view of a `capture_to_disk` folder; tensors load only when asked.
+
+    >>> _ = capture_to_disk(model, ["1+1=", "2+3="], "acts", sites=["mlp_out"], progress=False)
+    >>> ActivationStore("acts")["mlp_out"].shape[0]
+    2
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)

@@ -22,7 +22,12 @@ from interp.models.loading import model_info
 
 @dataclass(frozen=True)
 class TokenMatch:
-    """Read at the token whose text (stripped) equals `text`, e.g. `TokenMatch("=")`."""
+    """Read at the token whose text (stripped) equals `text`, e.g. `TokenMatch("=")`.
+
+    >>> acts = capture(model, ["12+35=4"], ["blocks.0.hook_resid_post"], positions=TokenMatch("="))
+    >>> acts.positions.tolist()
+    [5]
+    """
 
     text: str
     occurrence: int = -1  # which match when several: 0 = first, -1 = last

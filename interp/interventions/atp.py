@@ -23,16 +23,36 @@ from scipy import stats
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from interp.core.results import JsonResult
 from interp.interventions.patching import HOOKS, common_prefix
 from interp.models.devices import model_device
+from interp.reports.figures import sublayer_grid
+from interp.reports.html import notebook
 
 KINDS = ("attn_out", "mlp_out", "z")
 
 
 @dataclass(frozen=True)
-class AtPResult:
+class AtPConfig:
+    """What `attribution_patch` estimates (the kinds of site) and how many pairs go through each backward.
+
+    >>> AtPConfig(kinds=("mlp_out",), batch=4).kinds
+    ('mlp_out',)
+    """
+
+    kinds: tuple[str, ...] = KINDS  # attn_out, mlp_out, z (per head)
+    batch: int = 16  # pairs per forward and backward
+
+
+@dataclass(frozen=True)
+class AtPResult(JsonResult):
     """Estimated normalised effects by kind: attn_out, mlp_out [layer, pos]; z [layer, head, pos] (suffix
-    positions, as the exact grid's). `layer(kind)` sums the positions: the estimate of patching them all."""
+    positions, as the exact grid's). `layer(kind)` sums the positions: the estimate of patching them all.
+
+    >>> batch, kept = pair_tokens(model, make_pairs(ArithmeticConfig(n=8, digits=(2, 2), shots=1), seed=0))
+    >>> sorted(attribution_patch(model, **batch, progress=False).arrays())
+    ['atp_attn_out', 'atp_mlp_out', 'atp_z']
+    """
 
     kinds: list[str]
     estimate: dict[str, np.ndarray]
@@ -42,6 +62,17 @@ class AtPResult:
 
     def layer(self, kind: str) -> np.ndarray:
         return self.estimate[kind].sum(-1)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Each kind's estimate, as patch.npz names it (`atp_attn_out`, ...)."""
+        return {f"atp_{k}": v for k, v in self.estimate.items()}
+
+    def _repr_html_(self) -> str:
+        """Jupyter draws the estimated sublayer grid (positions summed)."""
+        sites = [k for k in self.kinds if k != "z"]
+        title = f"Attribution-patching estimate, normalised effect ({self.n_pairs} pairs)"
+        grid = np.stack([self.layer(k) for k in sites]) if sites else np.zeros((0, 0))
+        return notebook([(title, [sublayer_grid(grid, sites, threshold=np.inf, title=title)] if sites else [])])
 
 
 def logit_difference(logits: Float[Tensor, "b d_vocab"], good: Tensor, bad: Tensor) -> Float[Tensor, " b"]:
@@ -75,11 +106,21 @@ def attribution_patch(
     corrupt: Int[Tensor, "n pos"],
     good: Int[Tensor, " n"],
     bad: Int[Tensor, " n"],
-    kinds: tuple[str, ...] = KINDS,
-    batch: int = 16,
+    cfg: AtPConfig | None = None,
     progress: bool | None = None,
 ) -> AtPResult:
-    """AtP estimates for every layer of each kind, over the suffix positions the pairs do not share."""
+    """AtP estimates for every layer of each kind, over the suffix positions the pairs do not share.
+
+    Takes what `run_patching` takes (token ids [n, pos] of one length sharing a prefix, and the answers'
+    first tokens); one forward and one backward per batch of pairs, against the exact grid's many forwards.
+
+    >>> batch, kept = pair_tokens(model, make_pairs(ArithmeticConfig(n=8, digits=(2, 2), shots=1), seed=0))
+    >>> atp = attribution_patch(model, **batch, progress=False)
+    >>> atp.layer("mlp_out").shape        # [layer]
+    (...)
+    """
+    cfg = cfg or AtPConfig()
+    kinds, batch = cfg.kinds, cfg.batch
     L = model.cfg.n_layers
     names = {f"blocks.{layer}.{HOOKS[k]}": (k, layer) for k in kinds for layer in range(L)}
     P = common_prefix(torch.cat([clean, corrupt]).tolist())

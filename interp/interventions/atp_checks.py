@@ -48,7 +48,12 @@ def patch_path(
 ) -> Float[np.ndarray, "site t"]:
     """Normalised effect of patching `corrupt + t (clean - corrupt)` at each site, for each t (1 = the clean
     run's answer). `freeze`: "patterns" holds every attention pattern at the corrupted run's values, "norms"
-    every normalisation's scale."""
+    every normalisation's scale.
+
+    >>> batch, kept = pair_tokens(model, make_pairs(ArithmeticConfig(n=8, digits=(2, 2), shots=1), seed=0))
+    >>> patch_path(model, **batch, sites=[Site("mlp_out", 0)], ts=[0.0, 0.5, 1.0]).shape   # [site, t]
+    (1, 3)
+    """
     p = Patcher(model, clean, corrupt, good, bad)
     names = sorted({s.hook for s in sites})
     acts_clean, acts_corrupt = p.activations(p.clean, names), p.activations(p.corrupt, names)
@@ -91,7 +96,12 @@ def graddrop(
     batch: int = 16,
 ) -> Float[np.ndarray, " site"]:
     """GradDrop (AtP*): for each layer l, AtP with no gradient entering layer l's attention or MLP; the mean
-    over l of each site's |estimate|, normalised like AtP's (an estimate summed over the site's positions)."""
+    over l of each site's |estimate|, normalised like AtP's (an estimate summed over the site's positions).
+
+    >>> batch, kept = pair_tokens(model, make_pairs(ArithmeticConfig(n=8, digits=(2, 2), shots=1), seed=0))
+    >>> graddrop(model, **batch, sites=[Site("mlp_out", 0), Site("attn_out", 1)]).shape
+    (2,)
+    """
     L = model.cfg.n_layers
     names = sorted({s.hook for s in sites})
     P = common_prefix(torch.cat([clean, corrupt]).tolist())
@@ -135,6 +145,9 @@ def diagnose(
     Cancellation: GradDrop is at least twice |AtP| and half the exact effect, while |AtP| is under half the
     exact effect. MLP: it arrives late, neither of those, and at least half of it survives with attention
     patterns and norm scales both frozen (`frozen_norms`): the MLPs bend it.
+
+    >>> diagnose(0.5, 0.1, [0.0, 0.2, 0.5], [0.0, 0.25, 0.5], 0.4, [0.0, 0.5, 1.0])  # doctest: +ELLIPSIS
+    '...'
     """
     if abs(atp - exact) <= 0.3 * max(abs(exact), 1e-9):
         return "fits"

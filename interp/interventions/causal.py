@@ -29,11 +29,10 @@ from jaxtyping import Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from interp.core.selfcheck import agree
+from interp.core.errors import InterpError
+from interp.interventions.edits import digit_logits_under_edits
 from interp.interventions.lens import logit_lens
-from interp.interventions.readout import final_residual, unembed_columns
-from interp.models.devices import HOST, model_device
-from interp.models.kv import PrefixCache
+from interp.models.devices import HOST
 from interp.probes.batched import fit_batched
 from interp.probes.sweep import NotConverged
 from interp.reports.html import notebook
@@ -44,6 +43,12 @@ CONDITIONS = ("ablate", "ablate_random", "steer", "steer_random")
 
 @dataclass(frozen=True)
 class CausalConfig:
+    """How far to steer, the probes' L2 strength and iteration cap, and the seed of targets and random edits.
+
+    >>> CausalConfig(steer=0.5).max_iter
+    1000
+    """
+
     steer: float = 1.0  # the fraction of the way to the target digit's mean, within the probe subspace
     C: float = 0.1  # the probes' inverse L2 strength (as the sweep's)
     seed: int = 0  # steering targets and random directions
@@ -52,7 +57,11 @@ class CausalConfig:
 
 @dataclass(frozen=True)
 class CausalResult:
-    """Accuracies and rates over held-out problems, per intervened layer and digit scale."""
+    """Accuracies and rates over held-out problems, per intervened layer and digit scale.
+
+    >>> CausalResult.__name__   # made by causal_probe_tests (see there); to_json(), arrays(), _repr_html_()
+    'CausalResult'
+    """
 
     layers: list[int]
     targets: list[str]
@@ -142,11 +151,6 @@ def _edits(cell: _Cell, x: Float[Tensor, " d"], target: int, steer: float, r1: T
     return torch.stack([x + ablate, x + ablate.norm() * r1, x + step, x + step.norm() * r2])
 
 
-def _final_digits(model, ids: Tensor, cache, hooks, digit_ids: Tensor) -> Float[Tensor, "rows 10"]:
-    """The model's logits over the ten digits at the last position (stopping before the full unembedding)."""
-    return unembed_columns(model, final_residual(model, ids, hooks, cache), digit_ids)
-
-
 @torch.no_grad()
 def causal_probe_tests(
     model,
@@ -167,9 +171,24 @@ def causal_probe_tests(
     `tokens` are the teacher-forced problems, `positions[i, k]` the position that predicts digit k of
     problem i, `acts` the residual stream captured there at each of `layers`, and `labels` the digits
     (-1 where the answer has no digit k). Probes are fitted on `train`; everything is measured on `test`.
+
+    >>> problems = make_arithmetic(ArithmeticConfig(n=60, digits=(1, 2), shots=1), seed=0)
+    >>> pos, texts = read_positions(model.tokenizer, problems, prepend_bos=False)[:, :2], probe_texts(problems)
+    >>> acts = capture(model, texts, sites=["resid_post"], positions=pos, progress=False)["resid_post"]
+    >>> labels = np.stack([problems.labels["digit_1"], problems.labels["digit_2"]], 1)   # ones, tens
+    >>> ids = [model.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    >>> res = causal_probe_tests(model, ids, pos, labels, acts, [0, 1], np.arange(40), np.arange(40, 60),
+    ...                          digit_token_ids(model.tokenizer), progress=False)
+    >>> res.flip.shape                    # [layer, scale]
+    (2, 2)
     """
     cfg = cfg or CausalConfig()
     L, T = len(layers), labels.shape[1]
+    for k in range(T):  # steering needs another digit to steer to
+        seen = np.unique(labels[train][labels[train, k] >= 0, k])
+        if len(seen) < 2:
+            raise InterpError(f"causal tests: the training problems write only {seen.tolist()} at digit scale "
+                              f"{k + 1}, so there is no other digit to steer to; leave that scale out")  # fmt: skip
     cells = _cells(acts, labels, train, cfg)
     stacked = [(torch.stack([c.w for c in cs]), torch.stack([c.b for c in cs])) for cs in cells]  # per scale
     g = torch.Generator().manual_seed(cfg.seed)
@@ -242,41 +261,3 @@ def _target(g: torch.Generator, bias: Tensor, y: int) -> int:
     """A random other digit the probe can predict (a class seen in training)."""
     choices = [c for c in range(len(bias)) if c != y and torch.isfinite(bias[c])]
     return choices[int(torch.randint(len(choices), (1,), generator=g, device=HOST))]
-
-
-@torch.no_grad()
-def digit_logits_under_edits(
-    model, ids: list[int], pos: int, edits: list[tuple[str, Tensor]], digit_ids: list[int], check: bool = True
-) -> Float[Tensor, "rows 10"]:
-    """The model's logits over the ten digits at `pos` of one token sequence: row 0 unedited, then one row per
-    row of each edit, with that hook's activation at `pos` replaced by it (`edits`: (hook name, [rows, d])).
-    On the model's device.
-
-    Positions before `pos` are the same in every row, so they run once and each row continues from their KV
-    cache with the one token at `pos`. `check` holds row 0 to a whole forward of the sequence.
-    """
-    device = model_device(model)
-    ids_t = torch.as_tensor(digit_ids, device=model.W_U.device)
-    rows = 1 + sum(len(e) for _, e in edits)
-    hooks, start = [], 1
-    for name, e in edits:
-        hooks.append((name, _writer(start, e)))
-        start += len(e)
-    prefix = PrefixCache(model, torch.as_tensor(ids[:pos], device=device))
-    with prefix.continued(rows) as cache:
-        out = _final_digits(model, torch.full((rows, 1), ids[pos], device=device), cache, hooks, ids_t)
-    if check:
-        plain = _final_digits(model, torch.as_tensor(ids[: pos + 1], device=device)[None], None, [], ids_t)[0]
-        agree("causal tests from the prefix's KV cache: digit logits", out[0], plain, atol=1e-3, rtol=1e-4)
-    return out
-
-
-def _writer(start: int, values: Tensor):
-    """A hook that writes rows start.. of the last position with `values` (other rows untouched)."""
-
-    def hook(act: Tensor, hook=None) -> Tensor:
-        act = act.clone()
-        act[start : start + len(values), -1] = values.to(act.device, act.dtype)
-        return act
-
-    return hook

@@ -16,14 +16,35 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from interp.core.results import JsonResult
 from interp.interventions.patching import Patcher, Site
 from interp.interventions.readout import normalised_effect
 from interp.models.devices import model_device
+from interp.reports.html import notebook
+from interp.reports.sections import head_sections
 
 
 @dataclass(frozen=True)
-class HeadPatchResult:
-    """Normalised effects (1 = restores the clean answer) per head, and where the top heads look."""
+class HeadPatchConfig:
+    """What `run_head_patching` computes: per-position effects, how many top heads, and the batch size.
+
+    >>> HeadPatchConfig(top_k=2).per_position
+    False
+    """
+
+    per_position: bool = False  # also patch each head at each suffix position
+    top_k: int = 4  # heads whose attention pattern is kept
+    rows_per_forward: int = 512  # batch rows per patched forward (sites x prompts)
+
+
+@dataclass(frozen=True)
+class HeadPatchResult(JsonResult):
+    """Normalised effects (1 = restores the clean answer) per head, and where the top heads look.
+
+    >>> batch, kept = pair_tokens(model, make_pairs(ArithmeticConfig(n=8, digits=(2, 2), shots=1), seed=0))
+    >>> run_head_patching(model, **batch, cfg=HeadPatchConfig(top_k=2), progress=False).top[0].keys()
+    dict_keys(['layer', 'head', 'effect'])
+    """
 
     n_pairs: int
     ld_clean: float
@@ -38,6 +59,11 @@ class HeadPatchResult:
     def arrays(self) -> dict[str, np.ndarray]:
         out = {"head_effect": self.effect, "head_effect_layer": self.effect_layer, "head_pattern": self.pattern}
         return out | ({"head_effect_pos": self.effect_pos} if self.effect_pos is not None else {})
+
+    def _repr_html_(self) -> str:
+        """Jupyter draws the layer x head grid and where the top heads attend."""
+        d = {"model": f"{self.n_pairs} pairs", "heads": {"top": self.top, "tokens": self.tokens}} | self.arrays()
+        return notebook(head_sections(d))
 
 
 def top_heads(effect: Float[np.ndarray, "layer head"], k: int) -> list[dict]:
@@ -65,12 +91,21 @@ def run_head_patching(
     corrupt: Int[Tensor, "n pos"],
     good: Int[Tensor, " n"],
     bad: Int[Tensor, " n"],
-    per_position: bool = False,
-    top_k: int = 4,
-    rows_per_forward: int = 512,
+    cfg: HeadPatchConfig | None = None,
     progress: bool | None = None,
     check: bool = True,
 ) -> HeadPatchResult:
+    """Every head's `z` patched clean -> corrupted, per layer (and per position with `cfg.per_position`).
+
+    Takes what `run_patching` takes: token ids [n, pos] of one length, clean and corrupted prompts sharing a
+    prefix, and the clean and corrupted answers' first tokens (`interp.pair_tokens` builds them from strings).
+
+    >>> batch, kept = pair_tokens(model, make_pairs(ArithmeticConfig(n=8, digits=(2, 2), shots=1), seed=0))
+    >>> heads = run_head_patching(model, **batch, progress=False)
+    >>> heads.effect.shape                # [layer, head]
+    (...)
+    """
+    cfg = cfg or HeadPatchConfig()
     L, H = model.cfg.n_layers, model.cfg.n_heads
     p = Patcher(model, clean, corrupt, good, bad, check)
     clean_z = p.activations(p.clean, [Site("z", layer).hook for layer in range(L)])
@@ -78,18 +113,18 @@ def run_head_patching(
     norm = lambda v: normalised_effect(v, lc, lk)  # noqa: E731
     sites = [Site("z", layer, None, h) for layer in range(L) for h in range(H)]
     sites += [Site("z", layer) for layer in range(L)]
-    if per_position:
+    if cfg.per_position:
         sites += [Site("z", layer, q, h) for layer in range(L) for h in range(H) for q in range(p.S)]
-    ld = norm(p.sweep(p.corrupt, sites, lambda s: clean_z[s.hook], rows_per_forward, progress))
+    ld = norm(p.sweep(p.corrupt, sites, lambda s: clean_z[s.hook], cfg.rows_per_forward, progress))
     effect = ld[: L * H].reshape(L, H)
-    top = top_heads(effect, top_k)
+    top = top_heads(effect, cfg.top_k)
     return HeadPatchResult(
         n_pairs=p.n,
         ld_clean=lc,
         ld_corrupt=lk,
         effect=effect,
         effect_layer=ld[L * H : L * H + L],
-        effect_pos=ld[L * H + L :].reshape(L, H, p.S) if per_position else None,
+        effect_pos=ld[L * H + L :].reshape(L, H, p.S) if cfg.per_position else None,
         top=top,
         pattern=final_attention(model, clean, top),
         tokens=[model.tokenizer.decode([int(t)]) for t in clean[0]],

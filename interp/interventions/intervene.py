@@ -25,10 +25,14 @@ def intervene(model: HookedModel, edits: Mapping[str, Edit]) -> Iterator[None]:
     `[d_model]` direction or a full `[batch, pos, d_model]` value). A function receives the
     activation and returns the new one.
 
-    >>> with intervene(model, {"blocks.3.hook_mlp_out": torch.zeros(576)}):      # zero-ablate
+    >>> tokens = model.tokenizer(["12+35="], add_special_tokens=False, return_tensors="pt")["input_ids"]
+    >>> with intervene(model, {"blocks.1.hook_mlp_out": torch.zeros(model.cfg.d_model)}):  # zero-ablate
     ...     ablated = model(tokens)
-    >>> with intervene(model, {"blocks.6.hook_resid_post": lambda a: a + 4 * v}):  # steer
+    >>> v = torch.randn(model.cfg.d_model)
+    >>> with intervene(model, {"blocks.0.hook_resid_post": lambda a: a + 4 * v}):  # steer
     ...     steered = model(tokens)
+    >>> ablated.shape == steered.shape
+    True
     """
     if not edits:
         raise InterpError("edits is empty")

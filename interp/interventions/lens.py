@@ -19,7 +19,11 @@ from interp.interventions.readout import unembed_columns
 
 
 def digit_token_ids(tokenizer) -> list[int]:
-    """Token ids of "0".."9"; every digit must be a single token."""
+    """Token ids of "0".."9"; every digit must be a single token.
+
+    >>> len(digit_token_ids(model.tokenizer))
+    10
+    """
     ids = []
     for digit in "0123456789":
         enc = tokenizer(digit, add_special_tokens=False)["input_ids"]
@@ -34,7 +38,10 @@ def logit_lens(model, resid: Float[Tensor, "... d_model"], token_ids: Sequence[i
     """Logits of `token_ids` read from residual-stream vectors, as the model's own final layers would (on the
     vectors' device).
 
-    >>> lens = logit_lens(model, acts["resid_post"], digit_token_ids(model.tokenizer))   # [.., 10]
+    >>> acts = capture(model, ["12+35="], sites=["resid_post"], layers="all")
+    >>> lens = logit_lens(model, acts["resid_post"], digit_token_ids(model.tokenizer))
+    >>> lens.shape                       # [batch, layer, 10]
+    torch.Size([1, ..., 10])
     """
     ids = torch.as_tensor(list(token_ids), device=model.W_U.device)
     normed = model.ln_final(resid.to(model.W_U.device, model.W_U.dtype))

@@ -17,6 +17,10 @@ def pair_tokens(model, pairs: Pairs) -> tuple[dict[str, Tensor], Int[np.ndarray,
 
     Pairs whose two prompts tokenise to different lengths, or whose answers share a first
     token, cannot be patched position by position; they are dropped and the kept indices returned.
+
+    >>> batch, kept = pair_tokens(model, make_pairs(ArithmeticConfig(n=8, digits=(2, 2), shots=1), seed=0))
+    >>> sorted(batch), batch["clean"].shape == batch["corrupt"].shape
+    (['bad', 'clean', 'corrupt', 'good'], True)
     """
     cfg = pairs.cfg  # answers as the prompt format writes them (zero-padded where the format pads)
     answers = [cfg.answer(int(x), int(y), int(z)) for x, y, z in zip(pairs.a, pairs.b, pairs.answer, strict=True)]

@@ -42,6 +42,12 @@ HOOKS = {"attn_out": "hook_attn_out", "mlp_out": "hook_mlp_out", "z": "attn.hook
 
 @dataclass(frozen=True)
 class PatchConfig:
+    """What `run_patching` computes: the sites, per-position effects, ablations, and the batch size.
+
+    >>> PatchConfig(per_position=False, ablations=False).sites
+    ('attn_out', 'mlp_out')
+    """
+
     sites: tuple[str, ...] = SUBLAYERS
     per_position: bool = True  # also patch each prompt position separately
     ablations: bool = True  # zero- and mean-ablation of each sublayer on the clean prompts
@@ -50,6 +56,12 @@ class PatchConfig:
 
 @dataclass(frozen=True)
 class Site:
+    """One place to patch: a sublayer (or one head's `z`) of one layer, at one suffix position or all.
+
+    >>> Site("mlp_out", 3).hook, Site("z", 2, pos=1, head=0).hook
+    ('blocks.3.hook_mlp_out', 'blocks.2.attn.hook_z')
+    """
+
     kind: str  # "attn_out" | "mlp_out" | "z" (each head's attention-weighted values, before W_O)
     layer: int
     pos: int | None = None  # suffix position; None = all positions
@@ -185,7 +197,12 @@ class Patcher:
 def naive_patch(
     model, clean: Int[Tensor, "n pos"], corrupt: Int[Tensor, "n pos"], good, bad, sites: list[Site]
 ) -> Float[np.ndarray, " sites"]:
-    """Reference: one full forward of the whole corrupted prompts per site, full logits. Slow, plain."""
+    """Reference: one full forward of the whole corrupted prompts per site, full logits. Slow, plain.
+
+    >>> batch, kept = pair_tokens(model, make_pairs(ArithmeticConfig(n=8, digits=(2, 2), shots=1), seed=0))
+    >>> naive_patch(model, batch["clean"], batch["corrupt"], batch["good"], batch["bad"], [Site("mlp_out", 0)]).shape
+    (1,)
+    """
     device = model_device(model)
     _, cache = model.run_with_cache(clean.to(device), names_filter=lambda n: n.endswith(tuple(HOOKS.values())))
     P = common_prefix(torch.cat([clean, corrupt]).tolist())

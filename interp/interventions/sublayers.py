@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from jaxtyping import Float
 
+from interp.core.results import JsonResult
 from interp.interventions.patching import PatchConfig, Patcher, Site
 from interp.interventions.readout import normalised_effect
 from interp.reports.figures import sublayer_grid
@@ -18,11 +19,16 @@ from interp.reports.html import notebook
 
 
 @dataclass(frozen=True)
-class PatchResult:
+class PatchResult(JsonResult):
     """Raw mean logit differences and normalised effects (1 = restores the clean answer) per site.
 
     Arrays are [site, layer] or [site, layer, pos] over `sites` x layers x suffix positions; the
     per-position and ablation arrays are None when the config skipped them.
+
+    >>> batch, kept = pair_tokens(model, make_pairs(ArithmeticConfig(n=8, digits=(2, 2), shots=1), seed=0))
+    >>> res = run_patching(model, **batch, cfg=PatchConfig(per_position=False), progress=False)
+    >>> sorted(res.arrays())[:3], res.to_json()["n_pairs"]
+    (['act_mean_abs', 'act_norm', 'effect'], 8)
     """
 
     sites: list[str]
@@ -83,7 +89,13 @@ class PatchResult:
 def run_patching(
     model, clean, corrupt, good, bad, cfg: PatchConfig | None = None, progress: bool | None = None, check: bool = True
 ) -> PatchResult:
-    """The sublayer grid, per-position effects, ablations and activation statistics."""
+    """The sublayer grid, per-position effects, ablations and activation statistics.
+
+    >>> batch, kept = pair_tokens(model, make_pairs(ArithmeticConfig(n=8, digits=(2, 2), shots=1), seed=0))
+    >>> res = run_patching(model, **batch, cfg=PatchConfig(per_position=False), progress=False)
+    >>> res.effect.shape                  # [site, layer]: attn_out, mlp_out
+    (2, ...)
+    """
     cfg = cfg or PatchConfig()
     L = model.cfg.n_layers
     p = Patcher(model, clean, corrupt, good, bad, check)

@@ -41,6 +41,9 @@ def thread_cache(model) -> int:
 
     `load_model` does this to the models it builds. Idempotent. Returns the number of attention modules
     it watches. On a model of the researcher's own, use `threaded_cache`, which undoes it.
+
+    >>> thread_cache(model) == model.cfg.n_layers   # load_model's bridges are watched already
+    True
     """
     _thread(model)
     return sum(1 for m in model.modules() if getattr(m, "_interp_threads_cache", False))
@@ -49,7 +52,11 @@ def thread_cache(model) -> int:
 @contextmanager
 def threaded_cache(model) -> Iterator[None]:
     """`thread_cache` for the length of a block: the pre-hooks it adds are removed on exit, so a bridge the
-    researcher booted is left as it was. Attention modules already watched stay watched."""
+    researcher booted is left as it was. Attention modules already watched stay watched.
+
+    >>> with threaded_cache(model):
+    ...     pass                                  # the toolkit's cached forwards run here
+    """
     added = _thread(model)
     try:
         yield
@@ -76,9 +83,12 @@ def _thread(model) -> list:
 class PrefixCache:
     """The KV cache of one token prefix, run once and continued by batches of suffixes.
 
-    >>> prefix = PrefixCache(model, ids[0, :P])
-    >>> with prefix.continued(batch=8) as cache:
-    ...     model(suffix_ids, past_key_values=cache)    # suffix_ids: [8, S]
+    >>> ids = model.tokenizer(["1+1=2 3+4="], add_special_tokens=False, return_tensors="pt")["input_ids"]
+    >>> prefix = PrefixCache(model, ids[0, :6])         # "1+1=2 ", run once
+    >>> with prefix.continued(batch=2) as cache:
+    ...     logits = model(ids[:, 6:].repeat(2, 1), past_key_values=cache)   # two rows continue it
+    >>> logits.shape[:2]
+    torch.Size([2, 4])
     """
 
     @torch.no_grad()

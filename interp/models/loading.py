@@ -23,7 +23,11 @@ TASK_FILE = "interp-task.json"  # the prompt format a model folder asks for, e.g
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What the toolkit needs to know about a loaded model beyond its cfg."""
+    """What the toolkit needs to know about a loaded model beyond its cfg.
+
+    >>> model_info(model).n_ctx
+    64
+    """
 
     name: str
     path: str  # the Hugging Face folder the weights came from
@@ -32,6 +36,12 @@ class ModelInfo:
 
 
 def available_models() -> list[str]:
+    """available_models.
+
+    >>> "qwen2.5-coder-0.5b" in available_models()
+    True
+    """
+
     return sorted([*BUILTINS, *TRAINED])
 
 
@@ -108,7 +118,10 @@ def load_hf(
     n_devices: int | None = None,
 ):
     """(name, folder, HF causal LM, tokenizer) with no hooks: for plain-forward baselines. `n_devices` > 1
-    spreads the layers over that many CUDA devices (Hugging Face's `device_map="auto"`)."""
+    spreads the layers over that many CUDA devices (Hugging Face's `device_map="auto"`).
+
+    >>> name, folder, hf, tok = load_hf("smollm2-135m")  # doctest: +SKIP
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -151,8 +164,8 @@ def load_model(
     torch dtype). A model larger than one GPU: `device_map="auto"` or `n_devices=N` (instead of `device`)
     hands the placement to TransformerLens 4's bridge, which splits the layers across the devices.
 
-    >>> model = load_model("smollm2-135m")
-    >>> model.cfg.n_layers
+    >>> model = load_model("smollm2-135m")  # doctest: +SKIP
+    >>> model.cfg.n_layers                  # doctest: +SKIP
     30
     """
     from transformer_lens.model_bridge import TransformerBridge
@@ -199,6 +212,9 @@ def model_info(model) -> ModelInfo:
 
     A `TransformerBridge` booted by hand carries the tokenizer TransformerLens gave it, which adds BOS
     (as its `to_tokens` does), so strings get BOS there; a model without a tokenizer gets none.
+
+    >>> model_info(model).prepend_bos      # the tiny test model's tokenizer adds no BOS
+    False
     """
     info = getattr(model, "interp_info", None)
     if info is not None:

@@ -29,7 +29,13 @@ def go_offline() -> None:
 
 @contextmanager
 def offline() -> Iterator[None]:
-    """Offline inside the block; the caller's environment and hub constant restored on exit."""
+    """Offline inside the block; the caller's environment and hub constant restored on exit.
+
+    >>> import os
+    >>> with offline():
+    ...     os.environ["HF_HUB_OFFLINE"]
+    '1'
+    """
     keys = [*SWITCHES, "HF_HUB_DISABLE_TELEMETRY"]
     saved = {k: os.environ.get(k) for k in keys}
     hub = sys.modules.get("huggingface_hub.constants")

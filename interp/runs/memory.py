@@ -19,7 +19,11 @@ from interp.tasks.setup import task_options, train_config
 
 @dataclass(frozen=True)
 class MemoryEval:
-    """What memory.json (`meta`) and memory.npz (`arrays`) hold."""
+    """What memory.json (`meta`) and memory.npz (`arrays`) hold.
+
+    >>> MemoryEval.__name__   # made by interp.runs.memory.evaluate_runs; .meta and .arrays are what it saves
+    'MemoryEval'
+    """
 
     meta: dict
     arrays: dict[str, np.ndarray]

@@ -24,6 +24,12 @@ from interp.tasks.long_context import Document, LongContextConfig, load_document
 
 @dataclass(frozen=True)
 class NLLRunConfig:
+    """The nll command's run: models, the text windows, chunk size and device.
+
+    >>> NLLRunConfig().text.tokens, NLLRunConfig().text.sources
+    (8192, ('kjv', 'jargon'))
+    """
+
     models: tuple[str, ...] = ("smollm2-135m",)
     text: LongContextConfig = field(default_factory=LongContextConfig)
     chunk: int = 1024  # query positions per forward
@@ -65,6 +71,12 @@ STAT_META = ("sites", "far_k", "buckets")
 
 @dataclass(frozen=True)
 class NLLRun:
+    """What the nll command found: each model's per-token NLL on its windows.
+
+    >>> NLLRun.__name__   # made by interp.runs.nll.run: per-token NLL per model, to_json(), arrays(), _repr_html_()
+    'NLLRun'
+    """
+
     config: NLLRunConfig
     models: tuple[ModelNLL, ...]
     versions: dict

@@ -12,7 +12,7 @@ from interp.core.stages import Stages
 from interp.core.versions import versions
 from interp.interventions.atp import AtPResult, agreement, attribution_patch
 from interp.interventions.atp_checks import diagnose, graddrop, patch_path, site_label
-from interp.interventions.heads import run_head_patching
+from interp.interventions.heads import HeadPatchConfig, run_head_patching
 from interp.interventions.pairs import pair_tokens
 from interp.interventions.patching import PatchConfig, Site
 from interp.interventions.sublayers import PatchResult, run_patching
@@ -42,6 +42,12 @@ def top_sites(effect: np.ndarray, sites: list[str], k: int = 8) -> list[dict]:
 
 @dataclass(frozen=True)
 class PatchRunConfig:
+    """The patch command's run: model, pairs, the grid's config, and which extra methods (heads, AtP) run.
+
+    >>> PatchRunConfig().patch.sites
+    ('attn_out', 'mlp_out')
+    """
+
     model: str = "smollm2-135m"
     task: ArithmeticConfig = field(default_factory=lambda: ArithmeticConfig(n=200, digits=(2, 2)))
     seed: int = 0
@@ -56,6 +62,12 @@ class PatchRunConfig:
 
 @dataclass(frozen=True)
 class PatchRun:
+    """What the patch command found: the sublayer grid, its metadata and any head and AtP arrays.
+
+    >>> PatchRun.__name__   # made by interp.runs.patch.run, read back by interp.runs.results
+    'PatchRun'
+    """
+
     config: PatchRunConfig
     result: PatchResult
     meta: dict  # what patch.json holds besides the effect grid: pairs, tokens, top sites, timings, versions
@@ -139,7 +151,9 @@ def methods(model, batch: dict, res: PatchResult, cfg: PatchRunConfig, progress,
     heads = None
     if cfg.heads:
         with times("heads"):
-            heads = run_head_patching(model, **batch, rows_per_forward=cfg.patch.rows_per_forward, progress=progress)
+            heads = run_head_patching(
+                model, **batch, cfg=HeadPatchConfig(rows_per_forward=cfg.patch.rows_per_forward), progress=progress
+            )
         arrays |= heads.arrays()
         meta["heads"] = {"top": heads.top, "tokens": heads.tokens}
     if cfg.atp:

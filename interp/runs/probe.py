@@ -33,11 +33,18 @@ from interp.probes.sweep import (
 )
 from interp.reports.html import notebook
 from interp.reports.probe import probe_sections
-from interp.tasks.arithmetic import ArithmeticConfig, Problems, make_arithmetic, probe_texts, read_plan
+from interp.tasks.arithmetic import ArithmeticConfig, Problems, make_arithmetic
+from interp.tasks.reading import probe_texts, read_plan
 
 
 @dataclass(frozen=True)
 class ProbeRunConfig:
+    """The main job: model, problems, the probe sweep, sites and layers, seed and device.
+
+    >>> ProbeRunConfig().model, ProbeRunConfig().task.n
+    ('qwen2.5-coder-0.5b', 500)
+    """
+
     model: str = DEFAULT_MODEL
     task: ArithmeticConfig = field(default_factory=ArithmeticConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
@@ -55,7 +62,13 @@ class ProbeRunConfig:
 
 @dataclass(frozen=True)
 class ProbeRun:
-    """What `run` found; `problems` and `acts` stay in memory (the CLI saves the problems as a dataset)."""
+    """What `run` found; `problems` and `acts` stay in memory (the CLI saves the problems as a dataset).
+
+    >>> from interp.runs.probe import run
+    >>> res = run(ProbeRunConfig(model="arith-toy", behaviour_n=0, task=ArithmeticConfig(n=60, pad=4)))
+    >>> res.lens.shape, sorted(res.to_json())[:3]
+    ((3, 4), ['behaviour', 'command', 'config'])
+    """
 
     config: ProbeRunConfig
     model: ModelInfo
@@ -76,6 +89,10 @@ class ProbeRun:
     def _repr_html_(self) -> str:
         """Jupyter shows the run as its page: the probe heatmaps, the logit lens and any causal tests."""
         return notebook(probe_sections(for_report(self.to_json())))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The probes' arrays and the logit lens [layer, scale]."""
+        return self.probes.arrays() | {"lens": self.lens}
 
     def to_json(self) -> dict:
         return {

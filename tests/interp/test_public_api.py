@@ -38,3 +38,37 @@ def test_objects_the_readme_names_are_exported():
         named.add(name)
     missing = sorted(n for n in named if n and n not in interp.__all__)
     assert not missing, missing
+
+
+def test_results_share_one_shape():
+    """Every method's result: a frozen dataclass with arrays(), to_json() and _repr_html_()."""
+    import dataclasses
+
+    for name in ("PatchResult", "HeadPatchResult", "AtPResult", "CausalResult", "ProbeResults", "ProbeRun",
+                 "PatchRun", "NLLRun"):  # fmt: skip
+        cls = getattr(interp, name)
+        assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen, name
+        assert all(callable(getattr(cls, m, None)) for m in ("arrays", "to_json", "_repr_html_")), name
+
+
+def test_head_and_atp_results_draw_and_serialise(tiny_model):
+    import json
+
+    from interp import AtPConfig, HeadPatchConfig, attribution_patch, pair_tokens, run_head_patching
+    from interp.tasks.arithmetic import ArithmeticConfig, make_pairs
+
+    batch, _ = pair_tokens(tiny_model, make_pairs(ArithmeticConfig(n=4, digits=(2, 2), shots=1), seed=0))
+    for res in (
+        run_head_patching(tiny_model, **batch, cfg=HeadPatchConfig(top_k=2), progress=False),
+        attribution_patch(tiny_model, **batch, cfg=AtPConfig(batch=2), progress=False),
+    ):
+        assert json.loads(json.dumps(res.to_json()))["n_pairs"] == 4
+        assert res.arrays() and "plotly" in res._repr_html_()
+
+
+def test_every_public_callable_has_a_docstring_with_an_example():
+    """What it takes, what it returns, and a runnable example (tests/test_doctests.py runs them)."""
+    bare = [
+        n for n in interp.__all__ if callable(getattr(interp, n)) and ">>>" not in (getattr(interp, n).__doc__ or "")
+    ]
+    assert not bare, bare

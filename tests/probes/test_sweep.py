@@ -48,7 +48,8 @@ def test_every_cell_agrees_with_sklearn_on_model_activations(tiny_model):
     """The fast path's contract: within one held-out problem of scikit-learn on every (site, layer, scale) cell."""
     from interp import capture
     from interp.runs.probe import probe_inputs
-    from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic, probe_texts, read_positions
+    from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic
+    from interp.tasks.reading import probe_texts, read_positions
 
     problems = make_arithmetic(ArithmeticConfig(n=150), 3)
     pos = read_positions(tiny_model.tokenizer, problems, False)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic, to_dataset, token_positions
+from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic, to_dataset
+from interp.tasks.reading import token_positions
 
 
 def test_same_seed_same_problems():
@@ -70,7 +71,7 @@ def test_dataset_roundtrip(tmp_path):
 
 def test_emit_reads_each_digit_where_it_is_written(tiny_model):
     """`emit` feeds the prompt and its answer; scale k is read at the token before the answer's scale-k digit."""
-    from interp.tasks.arithmetic import probe_texts, read_positions
+    from interp.tasks.reading import probe_texts, read_positions
 
     tok = tiny_model.tokenizer  # one token per character
     problems = make_arithmetic(ArithmeticConfig(n=40, shots=1), 0)
@@ -93,7 +94,7 @@ def test_emit_reads_each_digit_where_it_is_written(tiny_model):
 def test_emit_never_reads_inside_the_answer_when_digits_are_grouped(digits):
     """A tokenizer that writes `47` or `422` as one token: every read position ends before its digit, scales
     written by one token share the position before it, and the answer is not one token per digit."""
-    from interp.tasks.arithmetic import probe_texts, read_plan
+    from interp.tasks.reading import probe_texts, read_plan
     from tests.conftest import char_tokenizer
 
     tok = char_tokenizer(group_digits=True)

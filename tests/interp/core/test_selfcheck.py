@@ -137,7 +137,7 @@ def test_a_probe_fit_that_does_not_converge_stops_probe_cli(monkeypatch, tiny_di
 
 def test_broken_cache_stops_causal_tests(dropped_cache, tiny_model):
     from interp.hooks.tokens import tokenize
-    from interp.interventions.causal import digit_logits_under_edits
+    from interp.interventions.edits import digit_logits_under_edits
     from interp.interventions.lens import digit_token_ids
 
     ids = tokenize(tiny_model, ["12+35=47\n3+4=7"]).ids[0]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from interp.interventions.atp import agreement, attribution_patch, corrupted_gradients
+from interp.interventions.atp import AtPConfig, agreement, attribution_patch, corrupted_gradients
 from interp.interventions.pairs import pair_tokens
 from interp.interventions.patching import Patcher, Site
 from interp.tasks.arithmetic import ArithmeticConfig, make_pairs
@@ -37,7 +37,7 @@ def test_gradients_reach_the_hook_points(tiny_model, batch, name):
 
 def test_estimate_is_the_slope_of_the_exact_patch(tiny_model, batch):
     """AtP = d/dt of the exact patched LD at t = 0, patching corrupt + t (clean - corrupt)."""
-    res = attribution_patch(tiny_model, **batch, batch=4)
+    res = attribution_patch(tiny_model, **batch, cfg=AtPConfig(batch=4))
     p = Patcher(tiny_model, **batch)
     # sites with effects well above float32 noise in a difference of two patched runs
     sites = [Site("mlp_out", 0), Site("attn_out", 1), Site("z", 1, None, 2), Site("z", 0, 5, 1), Site("mlp_out", 0, 5)]

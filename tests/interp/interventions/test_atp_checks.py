@@ -5,7 +5,7 @@ where there is no downstream layer to drop; the diagnosis names each failure fro
 import numpy as np
 import pytest
 
-from interp.interventions.atp import attribution_patch
+from interp.interventions.atp import AtPConfig, attribution_patch
 from interp.interventions.atp_checks import diagnose, graddrop, patch_path
 from interp.interventions.pairs import pair_tokens
 from interp.interventions.patching import PatchConfig, Site
@@ -21,7 +21,7 @@ def batch(tiny_model):
 
 @pytest.fixture(scope="module")
 def atp(tiny_model, batch):
-    return attribution_patch(tiny_model, **batch, batch=4)
+    return attribution_patch(tiny_model, **batch, cfg=AtPConfig(batch=4))
 
 
 SITES = [Site("mlp_out", 0), Site("attn_out", 1), Site("mlp_out", 1), Site("z", 0, None, 2)]

@@ -7,10 +7,12 @@ import torch
 
 from interp import capture, intervene, load_model
 from interp.hooks.tokens import tokenize
-from interp.interventions.causal import CausalConfig, causal_probe_tests, digit_logits_under_edits
+from interp.interventions.causal import CausalConfig, causal_probe_tests
+from interp.interventions.edits import digit_logits_under_edits
 from interp.interventions.lens import digit_token_ids
 from interp.runs.probe import probe_inputs
-from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic, probe_texts, read_positions
+from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic
+from interp.tasks.reading import probe_texts, read_positions
 
 
 def test_batched_edits_equal_plain_edited_forwards(tiny_model):

@@ -10,7 +10,7 @@ from interp import InterpError, capture, intervene, load_model, record, run_head
 from interp.hooks.tokens import tokenize
 from interp.interventions.atp import attribution_patch
 from interp.interventions.atp_checks import graddrop, patch_path
-from interp.interventions.causal import digit_logits_under_edits
+from interp.interventions.edits import digit_logits_under_edits
 from interp.interventions.lens import digit_token_ids, logit_lens
 from interp.interventions.pairs import pair_tokens
 from interp.interventions.patching import PatchConfig, Site
