@@ -14,6 +14,7 @@ COMMANDS = {
     "memory": "train and evaluate NTM and LSTM models on the memory tasks",
     "toy": "train the arith-toy adder",
     "reproduce": "rebuild every published figure on one page",
+    "docs": "the API reference, built offline from the docstrings",
 }
 
 
