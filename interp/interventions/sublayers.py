@@ -9,9 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from jaxtyping import Float
+from jaxtyping import Float, Int
+from torch import Tensor
 
 from interp.core.results import JsonResult
+from interp.hooks.names import HookedModel
 from interp.interventions.patching import PatchConfig, Patcher, Site
 from interp.interventions.readout import normalised_effect
 from interp.reports.figures import sublayer_grid
@@ -87,9 +89,20 @@ class PatchResult(JsonResult):
 
 @torch.no_grad()
 def run_patching(
-    model, clean, corrupt, good, bad, cfg: PatchConfig | None = None, progress: bool | None = None, check: bool = True
+    model: HookedModel,
+    clean: Int[Tensor, "n pos"],
+    corrupt: Int[Tensor, "n pos"],
+    good: Int[Tensor, " n"],
+    bad: Int[Tensor, " n"],
+    cfg: PatchConfig | None = None,
+    progress: bool | None = None,
+    check: bool = True,
 ) -> PatchResult:
     """The sublayer grid, per-position effects, ablations and activation statistics.
+
+    `clean`, `corrupt`: token ids of one length whose rows share a prefix (run once, from its KV cache);
+    `good`, `bad`: the two answers' first tokens. `interp.pair_tokens` builds them from strings. Patching
+    replaces a site after the shared prefix; ablations act on the whole prompt.
 
     >>> batch, kept = pair_tokens(model, make_pairs(ArithmeticConfig(n=8, digits=(2, 2), shots=1), seed=0))
     >>> res = run_patching(model, **batch, cfg=PatchConfig(per_position=False), progress=False)
@@ -109,24 +122,14 @@ def run_patching(
     K = len(cfg.sites)
     layer_sites = [Site(k, layer) for k in cfg.sites for layer in range(L)]
     pos_sites = [Site(k, layer, q) for k in cfg.sites for layer in range(L) for q in range(p.S)]
-    ld = p.sweep(
-        p.corrupt,
-        layer_sites + (pos_sites if cfg.per_position else []),
-        lambda s: clean_acts[s.hook],
-        cfg.rows_per_forward,
-        progress,
-    )
+    sites = layer_sites + (pos_sites if cfg.per_position else [])
+    ld = p.sweep(p.corrupt, sites, lambda s: clean_acts[s.hook], cfg.rows_per_forward, progress)
     extra = {}
     if cfg.per_position:
         extra["raw_pos"] = ld[K * L :].reshape(K, L, p.S)
         extra["effect_pos"] = norm(extra["raw_pos"])
-    if cfg.ablations:  # both over the whole prompt: zeros everywhere, or each position's mean over prompts
-        zero = lambda s: torch.zeros(1, 1, 1, device=p.device)  # noqa: E731
-        # [1, S, d]; in the shared prefix every prompt's value is its mean, so the suffix is all there is to replace
-        mean = lambda s: clean_acts[s.hook].mean(0, keepdim=True)  # noqa: E731
-        for key, source, base in (("zero_ablation", zero, p.whole_clean), ("mean_ablation", mean, p.clean)):
-            ld_abl = p.sweep(base, layer_sites, source, cfg.rows_per_forward, progress, whole=base is p.whole_clean)
-            extra[key] = norm(ld_abl).reshape(K, L)
+    if cfg.ablations:
+        extra |= {k: norm(v).reshape(K, L) for k, v in ablations(p, layer_sites, clean_acts, cfg, progress).items()}
     stack = torch.stack([clean_acts[n] for n in names]).view(K, L, p.n, p.S, -1)
     return PatchResult(
         sites=list(cfg.sites),
@@ -144,3 +147,18 @@ def run_patching(
         act_mean_abs=stack.abs().mean((2, 4)).float().cpu().numpy(),
         **extra,
     )
+
+
+def ablations(p: Patcher, sites: list[Site], clean_acts: dict, cfg: PatchConfig, progress) -> dict[str, np.ndarray]:
+    """Mean LD with each site zero- or mean-ablated over the whole prompt, few-shot prefix included.
+
+    Zero ablation runs whole prompts (the prefix's cache would keep its unablated values). Mean ablation puts
+    each position's mean over the prompts everywhere; in the shared prefix every prompt's value is its own
+    mean, so the suffix, continued from the cache, is all there is to replace.
+    """
+    zero = lambda s: torch.zeros(1, 1, 1, device=p.device)  # noqa: E731
+    mean = lambda s: clean_acts[s.hook].mean(0, keepdim=True)  # noqa: E731  [1, S, d]
+    return {
+        "zero_ablation": p.sweep(p.whole_clean, sites, zero, cfg.rows_per_forward, progress, whole=True),
+        "mean_ablation": p.sweep(p.clean, sites, mean, cfg.rows_per_forward, progress),
+    }

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from interp.core.errors import InterpError
+from interp.hooks.names import HookedModel
 from interp.models.builtins import BUILTINS, DEFAULT_MODEL, TRAINED, converted_dir
 from interp.models.devices import resolve_device, resolve_dtype
 from interp.models.kv import thread_cache
@@ -36,7 +37,7 @@ class ModelInfo:
 
 
 def available_models() -> list[str]:
-    """available_models.
+    """The names `load_model` knows without a path: the built-in models and those the toolkit trained.
 
     >>> "qwen2.5-coder-0.5b" in available_models()
     True
@@ -151,7 +152,7 @@ def load_model(
     fold_weights: bool = True,
     device_map: str | dict | None = None,
     n_devices: int | None = None,
-):
+) -> HookedModel:
     """Load a model as a TransformerLens `TransformerBridge` in compatibility mode.
 
     Hook names are the familiar `blocks.{l}.hook_mlp_out` etc. `fold_weights=True`
