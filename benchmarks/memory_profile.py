@@ -1,52 +1,52 @@
 """Where the main job's memory goes while the default model loads: RSS and peak RSS after each step.
 
-    python benchmarks/memory_profile.py [float32|bfloat16]      # NOPROC=1: without weight processing
+    python benchmarks/memory_profile.py [--dtype float32|bfloat16] [--no-processing]
 
 Loads Qwen2.5-Coder-0.5B as `load_model` does, one step at a time: the Hugging Face model, the
 TransformerBridge around it, then compatibility mode with TransformerLens's weight processing (fold
-LayerNorm, centre writing weights and unembedding).
+LayerNorm, centre writing weights and unembedding), or without it.
 """
 
-import gc
-import os
+from __future__ import annotations
+
+import argparse
 import resource
-import sys
-
-import psutil
-
-proc = psutil.Process()
+from pathlib import Path
 
 
-def rss(tag):
-    print(
-        f"{tag:40s} rss {proc.memory_info().rss / 1e9:6.2f} GB  peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:6.2f} GB",
-        flush=True,
-    )
+def rss_gb() -> tuple[float, float]:
+    """(resident now, peak so far) in GB, from /proc and getrusage (Linux)."""
+    status = Path("/proc/self/status").read_text().split("\n")
+    now = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    return now / 1e6, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
-import torch
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    ap.add_argument("--no-processing", action="store_true", help="compatibility mode without weight processing")
+    a = ap.parse_args()
 
-dtype = sys.argv[1] if len(sys.argv) > 1 else "float32"
-rss("start")
-from transformer_lens.model_bridge import TransformerBridge
+    def step(tag: str) -> None:
+        now, peak = rss_gb()
+        print(f"{tag:44s} RSS {now:5.2f} GB   peak {peak:5.2f} GB", flush=True)
 
-from interp.models.loading import load_hf
+    step("start")
+    import torch
+    from transformer_lens.model_bridge import TransformerBridge
 
-rss("imports")
-name, path, hf, tok = load_hf("qwen2.5-coder-0.5b", getattr(torch, dtype))
-rss("load_hf")
-b = TransformerBridge.boot_transformers(str(path), hf_model=hf, tokenizer=tok, device="cpu", dtype=hf.dtype)
-rss("boot")
-b.enable_compatibility_mode(disable_warnings=True, no_processing=os.environ.get("NOPROC") == "1")
-rss("compat (fold)")
-n = sum(p.numel() * p.element_size() for p in b.parameters())
-print("bridge params GB", n / 1e9)
-ids = {id(p) for p in b.parameters()}
-print(
-    "distinct hf params shared with bridge:",
-    sum(1 for p in hf.parameters() if id(p) in ids),
-    "of",
-    len(list(hf.parameters())),
-)
-gc.collect()
-rss("gc")
+    from interp.models.loading import load_hf
+
+    step("imports")
+    _, path, hf, tok = load_hf("qwen2.5-coder-0.5b", getattr(torch, a.dtype))
+    step("load_hf: the Hugging Face model")
+    bridge = TransformerBridge.boot_transformers(str(path), hf_model=hf, tokenizer=tok, device="cpu", dtype=hf.dtype)
+    step("boot_transformers: the bridge")
+    bridge.enable_compatibility_mode(disable_warnings=True, no_processing=a.no_processing)
+    step("enable_compatibility_mode" + (" (no processing)" if a.no_processing else ": weight processing"))
+    params = sum(p.numel() * p.element_size() for p in bridge.parameters())
+    print(f"bridge parameters: {params / 1e9:.2f} GB")
+
+
+if __name__ == "__main__":
+    main()
