@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from interp.core.errors import InterpError
 from interp.core.files import atomic_write_bytes, atomic_write_text, remove_partials
 from interp.hooks.capture import capture
-from interp.hooks.tokens import Inputs, Positions
+from interp.hooks.tokens import Inputs, Positions, tokenize
 
 _META = "meta.json"
 
@@ -58,8 +58,12 @@ def capture_to_disk(
     batch_size: int = 32,
     dtype: torch.dtype = torch.float32,
     progress: bool | None = None,
+    attention_mask: Tensor | None = None,
 ) -> ActivationStore:
     """`capture()` in shards of `shard_size` inputs, each saved as it completes.
+
+    Takes what `capture` takes; a padded id tensor with its `attention_mask`, or a tokenizer's output, is
+    unpadded first, and a padded tensor without a mask is refused before anything is written.
 
     >>> store = capture_to_disk(model, ["1+1=", "2+3="], "acts", sites=["resid_post"], shard_size=1, progress=False)
     >>> store["resid_post"].shape                 # [n_prompts, layer, d_model], read back lazily
@@ -67,6 +71,9 @@ def capture_to_disk(
     """
     if shard_size < 1:
         raise InterpError(f"shard_size must be at least 1, got {shard_size}")
+    if isinstance(inputs, Mapping) or (isinstance(inputs, Tensor) and not inputs.is_floating_point()):
+        rows = tokenize(model, inputs, attention_mask=attention_mask).ids  # unpadded, or refused here
+        inputs = [torch.tensor(r) for r in rows]
     if isinstance(positions, str) and positions == "all":
         raise InterpError("capture_to_disk stores one position per input; use positions='last', indices or TokenMatch")
     n = len(inputs)

@@ -80,3 +80,15 @@ def test_no_folder_until_a_shard_is_ready(tiny_model, tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(InterpError, match="is a file"):
         capture_to_disk(tiny_model, PROMPTS, tmp_path / "f", sites="mlp_out")
+
+
+def test_a_padded_batch_goes_to_disk_unpadded_or_not_at_all(tiny_model, tmp_path):
+    """A tokenizer's padded output is stored as the unpadded prompts; padded ids without a mask write nothing."""
+    prompts = ["12+35=", "7+8=", "405+17=4"]
+    enc = tiny_model.tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt")
+    store = capture_to_disk(tiny_model, enc, tmp_path / "a", sites=["resid_post"], shard_size=2, progress=False)
+    want = capture(tiny_model, prompts, sites=["resid_post"])["resid_post"]
+    torch.testing.assert_close(store["resid_post"], want, atol=1e-5, rtol=1e-5)
+    with pytest.raises(InterpError, match="attention_mask"):
+        capture_to_disk(tiny_model, enc["input_ids"], tmp_path / "b", sites=["resid_post"], progress=False)
+    assert not (tmp_path / "b").exists()
