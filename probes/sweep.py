@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from interp.probes.batched import fit_batched
+from interp.probes.intervals import cell_intervals
 from interp.probes.linear import LinearProbe
 from interp.reports.figures import digit_scale_heatmap
 from interp.reports.html import notebook
@@ -72,6 +73,9 @@ class ProbeResults:
     chance: Float[np.ndarray, " target"]  # 1 / number of classes
     n: Int[np.ndarray, " target"]  # problems whose answer writes this digit
     config: dict = field(default_factory=dict)
+    # from the pooled held-out predictions (`interp.probes.intervals`), arrays [site, layer, target, ...]:
+    # accuracy_ci, control_ci, above_majority_ci, selectivity_ci ([.., 2]: 95% lo, hi), above_majority_p / _q
+    intervals: dict[str, np.ndarray] | None = None
 
     def mean(self, which: str = "accuracy") -> Float[np.ndarray, "site layer target"]:
         return getattr(self, which).mean(-1)
@@ -91,7 +95,8 @@ class ProbeResults:
         return stats.t.ppf(0.975, k - 1) * x.std(-1, ddof=1) / np.sqrt(k)
 
     def to_json(self) -> dict:
-        return asdict(self) | {k: np.asarray(getattr(self, k)).tolist() for k in ARRAYS}
+        iv = {k: np.asarray(v).tolist() for k, v in (self.intervals or {}).items()} or None
+        return asdict(self) | {k: np.asarray(getattr(self, k)).tolist() for k in ARRAYS} | {"intervals": iv}
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Per-fold accuracies of every probe and its control, and the baselines, by name."""
@@ -114,9 +119,9 @@ class ProbeResults:
 
     @classmethod
     def from_json(cls, d: dict) -> ProbeResults:
-        return cls(
-            d["sites"], d["layers"], d["targets"], config=d.get("config", {}), **{k: np.asarray(d[k]) for k in ARRAYS}
-        )
+        iv = {k: np.asarray(v, dtype=float) for k, v in (d.get("intervals") or {}).items()} or None
+        arrays = {k: np.asarray(d[k]) for k in ARRAYS}
+        return cls(d["sites"], d["layers"], d["targets"], config=d.get("config", {}), intervals=iv, **arrays)
 
 
 def split(strata: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -130,12 +135,13 @@ def split(strata: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, n
     return list(KFold(folds, shuffle=True, random_state=seed).split(strata))
 
 
-def _majority(y: np.ndarray, tr: np.ndarray, te: np.ndarray) -> float:
+def _majority_hits(y: np.ndarray, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+    """Whether always guessing the training rows' commonest label gets each held-out row right."""
     vals, counts = np.unique(y[tr], return_counts=True)
-    return float(np.mean(y[te] == vals[counts.argmax()]))
+    return y[te] == vals[counts.argmax()]
 
 
-def _fold_torch(X, labels, controls, tr, te, cfg: SweepConfig):
+def _fold_torch(X, labels, controls, tr, te, cfg: SweepConfig, hits: np.ndarray):
     """Held-out accuracy [p, scale, 2] of every probe of one fold, batched; p = site x layer feature sets.
 
     One batched fit per digit scale, on exactly the rows whose answer writes that digit."""
@@ -154,10 +160,11 @@ def _fold_torch(X, labels, controls, tr, te, cfg: SweepConfig):
         pred = probes.predict(X[j][:, te_j]).cpu().numpy()  # [p, n_te, 2]
         truth = np.stack([labels[te_j, j], controls[te_j, j]], -1)[None]
         out[:, j] = (pred == truth).mean(1)
+        hits[j, te_j] = (pred == truth).transpose(1, 0, 2)  # [n_te, p, 2]
     return out
 
 
-def _fold_sklearn(X, labels, controls, tr, te, cfg: SweepConfig, bar):
+def _fold_sklearn(X, labels, controls, tr, te, cfg: SweepConfig, bar, hits: np.ndarray):
     """The reference: `LinearProbe` (scikit-learn) fitted one probe at a time.
 
     One BLAS thread: on these small problems (n ~ 333, d ~ 600-900) it was 9x faster than two on 2 cores."""
@@ -169,7 +176,8 @@ def _fold_sklearn(X, labels, controls, tr, te, cfg: SweepConfig, bar):
             for i in range(p):
                 for c, y in enumerate((labels[:, j], controls[:, j])):
                     probe = LinearProbe(C=cfg.C, tol=cfg.tol).fit(X[j, i, tr_j].numpy(), y[tr_j])
-                    out[i, j, c] = probe.score(X[j, i, te_j].numpy(), y[te_j])
+                    hits[j, te_j, i, c] = probe.predict(X[j, i, te_j].numpy()) == y[te_j]
+                    out[i, j, c] = hits[j, te_j, i, c].mean()
                     bar.update(1)
     return out
 
@@ -230,24 +238,13 @@ def sweep(
     X = X.permute(3, 0, 2, 1, 4).reshape(T, len(sites) * len(layers), n, -1)  # [scale, p, n, d]: rows gather fast
     if cfg.method == "torch":
         X = X.to(device)
-    right = np.zeros((X.shape[1], T, 2, len(folds)))
-    majority, control_majority = np.zeros(T), np.zeros(T)
-    per_fold = 1 if cfg.method == "torch" else X.shape[1] * T * 2
-    bar = tqdm(
-        total=len(folds) * per_fold, desc=f"probes ({cfg.method})", disable=None if progress is None else not progress
-    )
-    for f, (tr, te) in enumerate(folds):
-        for j in range(T):
-            tr_j, te_j = tr[labels[tr, j] >= 0], te[labels[te, j] >= 0]
-            majority[j] += _majority(labels[:, j], tr_j, te_j) / len(folds)
-            control_majority[j] += _majority(controls[:, j], tr_j, te_j) / len(folds)
-        if cfg.method == "torch":
-            right[..., f] = _fold_torch(X, labels, controls, tr, te, cfg)
-            bar.update(1)
-        else:
-            right[..., f] = _fold_sklearn(X, labels, controls, tr, te, cfg, bar)
-    bar.close()
+    right, majority, control_majority, hits, majority_hits = _run_folds(X, labels, controls, folds, cfg, progress)
     right = right.reshape(len(sites), len(layers), T, 2, len(folds))
+    intervals = None
+    if only_folds is None:  # every problem held out once: the pooled predictions are complete
+        shape = (len(sites), len(layers), T)
+        cells = cell_intervals(hits, majority_hits, seed=cfg.seed)
+        intervals = {k: v.reshape(*shape, *v.shape[2:]) for k, v in cells.items()}
     chance = np.array([1 / len(np.unique(labels[labels[:, j] >= 0, j])) for j in range(T)])
     targets = [f"digit_{j + 1}" for j in range(T)]
     return ProbeResults(
@@ -261,7 +258,37 @@ def sweep(
         chance,
         (labels >= 0).sum(0),
         config=asdict(cfg),
+        intervals=intervals,
     )
+
+
+def _run_folds(X, labels, controls, folds, cfg: SweepConfig, progress):
+    """Every fold's probes: accuracy [p, scale, 2, fold], the majority baselines [scale] (mean over folds),
+    and the pooled held-out predictions of the probes [scale, n, p, 2] and of the majority guess [scale, n, 2]
+    (right 1, wrong 0, -1 where the problem does not write the digit)."""
+    T, n = labels.shape[1], labels.shape[0]
+    right = np.zeros((X.shape[1], T, 2, len(folds)))
+    hits = np.full((T, n, X.shape[1], 2), -1, dtype=np.int8)
+    majority_hits = np.full((T, n, 2), -1, dtype=np.int8)
+    majority, control_majority = np.zeros(T), np.zeros(T)
+    per_fold = 1 if cfg.method == "torch" else X.shape[1] * T * 2
+    bar = tqdm(
+        total=len(folds) * per_fold, desc=f"probes ({cfg.method})", disable=None if progress is None else not progress
+    )
+    for f, (tr, te) in enumerate(folds):
+        for j in range(T):
+            tr_j, te_j = tr[labels[tr, j] >= 0], te[labels[te, j] >= 0]
+            for t, y in enumerate((labels[:, j], controls[:, j])):
+                majority_hits[j, te_j, t] = _majority_hits(y, tr_j, te_j)
+            majority[j] += majority_hits[j, te_j, 0].mean() / len(folds)
+            control_majority[j] += majority_hits[j, te_j, 1].mean() / len(folds)
+        if cfg.method == "torch":
+            right[..., f] = _fold_torch(X, labels, controls, tr, te, cfg, hits)
+            bar.update(1)
+        else:
+            right[..., f] = _fold_sklearn(X, labels, controls, tr, te, cfg, bar, hits)
+    bar.close()
+    return right, majority, control_majority, hits, majority_hits
 
 
 def difference_controls(

@@ -60,10 +60,7 @@ def capture_to_disk(
     progress: bool | None = None,
     attention_mask: Tensor | None = None,
 ) -> ActivationStore:
-    """`capture()` in shards of `shard_size` inputs, each saved as it completes.
-
-    Takes what `capture` takes; a padded id tensor with its `attention_mask`, or a tokenizer's output, is
-    unpadded first, and a padded tensor without a mask is refused before anything is written.
+    """`capture()` in shards of `shard_size` inputs, each saved as it completes (padded ids need their mask).
 
     >>> store = capture_to_disk(model, ["1+1=", "2+3="], "acts", sites=["resid_post"], shard_size=1, progress=False)
     >>> store["resid_post"].shape                 # [n_prompts, layer, d_model], read back lazily
@@ -71,9 +68,7 @@ def capture_to_disk(
     """
     if shard_size < 1:
         raise InterpError(f"shard_size must be at least 1, got {shard_size}")
-    if isinstance(inputs, Mapping) or (isinstance(inputs, Tensor) and not inputs.is_floating_point()):
-        rows = tokenize(model, inputs, attention_mask=attention_mask).ids  # unpadded, or refused here
-        inputs = [torch.tensor(r) for r in rows]
+    inputs = _unpadded(model, inputs, attention_mask)
     if isinstance(positions, str) and positions == "all":
         raise InterpError("capture_to_disk stores one position per input; use positions='last', indices or TokenMatch")
     n = len(inputs)
@@ -110,6 +105,13 @@ def capture_to_disk(
     if world > 1:
         torch.distributed.barrier()  # every rank's shards are in place before anyone reads the store
     return ActivationStore(out)
+
+
+def _unpadded(model, inputs: Inputs, attention_mask: Tensor | None) -> Inputs:
+    """Token ids as one 1-D tensor per input (pads dropped, or a padded tensor refused); other inputs as given."""
+    if isinstance(inputs, Mapping) or (isinstance(inputs, Tensor) and not inputs.is_floating_point()):
+        return [torch.tensor(r) for r in tokenize(model, inputs, attention_mask=attention_mask).ids]
+    return inputs
 
 
 def _meta(model, n, shard_size, names, sites, layers, positions, dtype) -> dict[str, Any]:
