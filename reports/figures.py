@@ -18,17 +18,26 @@ def digit_scale_heatmap(
     diverging: bool = False,
     ci: Float[np.ndarray, "scale layer"] | None = None,
     order: str = "place",
+    interval: Float[np.ndarray, "scale layer 2"] | None = None,
+    unclear: np.ndarray | None = None,
 ) -> go.Figure:
     """x = layer, y = digit scale (1 = ones ... 4 = thousands), colour = value.
 
     `order`: "place" puts the ones at the top; "writing" puts the leading digit (written first) at the top.
+    `interval`: each cell's 95% interval, shown on hover; `unclear` [scale, layer] bool: cells the data cannot
+    tell from their baseline, whose value is written in parentheses.
     """
     values = np.asarray(values, dtype=float)
     scales = list(range(1, values.shape[0] + 1))
     text = np.vectorize(lambda v: f"{v:.2f}")(values)
+    if unclear is not None:
+        text = np.where(np.asarray(unclear, bool), np.char.add(np.char.add("(", text), ")"), text)
     custom = ci if ci is not None else np.full_like(values, np.nan)
     hover = "layer %{x}<br>digit scale %{y}<br>" + colorbar + " %{z:.3f}"
-    if ci is not None:
+    if interval is not None:
+        custom = np.asarray(interval, dtype=float)
+        hover += " (95% interval %{customdata[0]:.3f} to %{customdata[1]:.3f})"
+    elif ci is not None:
         hover += " ± %{customdata:.3f} (95% CI over folds)"
     lim = float(np.nanmax(np.abs(values))) if diverging else 1.0
     fig = go.Figure(

@@ -39,32 +39,16 @@ def probe_sections(d: dict) -> list[Section]:
     if d.get("behaviour"):
         items.append(_behaviour(d["behaviour"]))
     items += _lens(d, layers, order)
+    iv = d.get("intervals")
+    if iv:
+        items.append(
+            "<p>Intervals: each cell's 95% interval is on hover (Wilson for accuracy, a paired bootstrap over "
+            "problems for the differences). Values in parentheses are cells the data cannot tell from their "
+            "baseline: above majority after Benjamini-Hochberg over the grid (q > 0.05), selectivity whose "
+            "interval includes 0.</p>"
+        )
     for si, site in enumerate(d["sites"]):
-        items += [
-            digit_scale_heatmap(
-                d["accuracy"][si].T,
-                layers,
-                ci=d["ci95"][si].T,
-                order=order,
-                title=f"Accuracy Breakdown: {name}, {site} (probe, held-out)",
-            ),
-            digit_scale_heatmap(
-                d["above_majority"][si].T,
-                layers,
-                diverging=True,
-                order=order,
-                colorbar="accuracy - majority",
-                title=f"Above the majority baseline: {name}, {site}",
-            ),
-            digit_scale_heatmap(
-                d["selectivity"][si].T,
-                layers,
-                diverging=True,
-                order=order,
-                colorbar="selectivity",
-                title=f"Selectivity (above majority, minus the control task's): {name}, {site}",
-            ),
-        ]
+        items += _site_heatmaps(d, si, site, order)
     sections = [(f"Digit-scale probes: {name}", items)]
     if d.get("causal"):
         sections.append(causal_section(d["causal"], name, order))
@@ -133,3 +117,28 @@ def _lens(d: dict, layers, order: str) -> list:
             "the tokens 0-9 says nothing about what the model writes.</p>"
         )
     return items
+
+
+def _site_heatmaps(d: dict, si: int, site: str, order: str) -> list:
+    """One site's accuracy, above-majority and selectivity heatmaps, with their intervals when the run has them."""
+    name, layers = d["name"], d["layers"]
+    iv = d.get("intervals") or {}
+    cell = {k: np.moveaxis(np.asarray(v, float)[si], 1, 0) for k, v in iv.items()}  # [scale, layer, ...]
+    sel = cell.get("selectivity_ci")
+    return [
+        digit_scale_heatmap(
+            d["accuracy"][si].T, layers, ci=d["ci95"][si].T, order=order, interval=cell.get("accuracy_ci"),
+            title=f"Accuracy Breakdown: {name}, {site} (probe, held-out)",
+        ),
+        digit_scale_heatmap(
+            d["above_majority"][si].T, layers, diverging=True, order=order, colorbar="accuracy - majority",
+            interval=cell.get("above_majority_ci"),
+            unclear=cell["above_majority_q"] > 0.05 if "above_majority_q" in cell else None,
+            title=f"Above the majority baseline: {name}, {site}",
+        ),
+        digit_scale_heatmap(
+            d["selectivity"][si].T, layers, diverging=True, order=order, colorbar="selectivity", interval=sel,
+            unclear=(sel[..., 0] <= 0) & (sel[..., 1] >= 0) if sel is not None else None,
+            title=f"Selectivity (above majority, minus the control task's): {name}, {site}",
+        ),
+    ]  # fmt: skip

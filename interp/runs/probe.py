@@ -282,4 +282,5 @@ def for_report(out: dict) -> dict:
         "behaviour": out.get("behaviour"),
         "causal": out.get("causal"),
         "reads": out.get("reads"),
+        "intervals": res.intervals,
     }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+import numpy as np
+
 from interp.runs.probe import ProbeRun
 
 
@@ -34,7 +36,29 @@ def table(run: ProbeRun) -> str:
     return (
         f"{text}\ncolumns SITE:k = digit scale k (1 = ones), read at {run.config.task.read_at}; rows: layers, "
         f"then each scale's majority baseline, control-task majority and chance\n"
-        f"best accuracy above majority by scale: {peaks}"
+        f"best accuracy above majority by scale: {peaks}" + interval_lines(res)
+    )
+
+
+def interval_lines(res) -> str:
+    """Which cells clear their majority baseline after Benjamini-Hochberg, and the best selectivity per scale
+    with its paired 95% interval (nothing when the run has no pooled predictions)."""
+    iv = res.intervals
+    if not iv:
+        return ""
+    q, sel, ci = np.asarray(iv["above_majority_q"]), res.selectivity(), np.asarray(iv["selectivity_ci"])
+    above = "; ".join(
+        f"{site}: " + " / ".join(f"{int((q[si, :, k] <= 0.05).sum())}" for k in range(q.shape[2]))
+        for si, site in enumerate(res.sites)
+    )
+    best = []
+    for k in range(sel.shape[2]):
+        si, li = np.unravel_index(np.nanargmax(sel[:, :, k]), sel.shape[:2])
+        lo, hi = ci[si, li, k]
+        best.append(f"{k + 1}: {sel[si, li, k]:+.2f} [{lo:+.2f}, {hi:+.2f}] ({res.sites[si]} layer {res.layers[li]})")
+    return (
+        f"\ncells above majority after Benjamini-Hochberg (q <= 0.05), of {len(res.layers)} layers, by scale: {above}"
+        f"\nbest selectivity by scale, with its paired 95% interval over problems: {', '.join(best)}"
     )
 
 
