@@ -25,13 +25,15 @@ def digit_scale_heatmap(
 
     `order`: "place" puts the ones at the top; "writing" puts the leading digit (written first) at the top.
     `interval`: each cell's 95% interval, shown on hover; `unclear` [scale, layer] bool: cells the data cannot
-    tell from their baseline, whose value is written in parentheses.
+    tell from their baseline, marked "n.s." on the cell.
     """
     values = np.asarray(values, dtype=float)
     scales = list(range(1, values.shape[0] + 1))
     text = np.vectorize(lambda v: f"{v:.2f}")(values)
-    if unclear is not None:
-        text = np.where(np.asarray(unclear, bool), np.char.add(np.char.add("(", text), ")"), text)
+    marks = {}
+    if unclear is not None:  # written on the cell itself, not only on hover
+        text = np.where(np.asarray(unclear, bool), "n.s.", "")
+        marks = {"texttemplate": "%{text}", "textfont": {"size": 9, "color": "#555"}}
     custom = ci if ci is not None else np.full_like(values, np.nan)
     hover = "layer %{x}<br>digit scale %{y}<br>" + colorbar + " %{z:.3f}"
     if interval is not None:
@@ -53,6 +55,7 @@ def digit_scale_heatmap(
             zmid=0.0 if diverging else None,
             colorbar={"title": {"text": colorbar}},
             hovertemplate=hover + "<extra></extra>",
+            **marks,
         )
     )
     fig.update_layout(

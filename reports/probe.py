@@ -43,7 +43,7 @@ def probe_sections(d: dict) -> list[Section]:
     if iv:
         items.append(
             "<p>Intervals: each cell's 95% interval is on hover (Wilson for accuracy, a paired bootstrap over "
-            "problems for the differences). Values in parentheses are cells the data cannot tell from their "
+            "problems for the differences). Cells marked n.s. are those the data cannot tell from their "
             "baseline: above majority after Benjamini-Hochberg over the grid (q > 0.05), selectivity whose "
             "interval includes 0.</p>"
         )
