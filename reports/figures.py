@@ -155,61 +155,6 @@ def layer_position_heatmap(
     return fig
 
 
-def sublayer_grid(
-    effect: Float[np.ndarray, "site layer"],
-    sites: list[str],
-    threshold: float = 0.1,
-    title: str = "Which sublayers matter",
-    colorbar: str = "normalised patching effect",
-) -> go.Figure:
-    """Two rows over layers, MLP above ATT, cells numbered in execution order (ATT l = 2l+1, MLP l = 2l+2).
-
-    Cells whose effect is at least `threshold` are outlined (blue MLP, red ATT), as in the published grid.
-    """
-    effect = np.asarray(effect, dtype=float)
-    rows = {s: i for i, s in enumerate(sites)}
-    order = [s for s in ("mlp_out", "attn_out") if s in rows]
-    z = np.stack([effect[rows[s]] for s in order])
-    L = z.shape[1]
-    number = np.stack([np.arange(L) * 2 + (2 if s == "mlp_out" else 1) for s in order])
-    label = {"mlp_out": "MLP", "attn_out": "ATT"}
-    lim = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=list(range(L)),
-            y=[label[s] for s in order],
-            text=number.astype(str),
-            texttemplate="%{text}",
-            customdata=number,
-            colorscale=DIVERGING,
-            zmid=0.0,
-            zmin=-lim,
-            zmax=lim,
-            xgap=2,
-            ygap=2,
-            colorbar={"title": {"text": colorbar}},
-            hovertemplate="%{y} of layer %{x} (sublayer %{customdata})<br>" + colorbar + " %{z:.3f}<extra></extra>",
-        )
-    )
-    colour = {"mlp_out": "#1f4fd6", "attn_out": "#d62728"}
-    for r, s in enumerate(order):
-        for layer in np.flatnonzero(z[r] >= threshold):
-            fig.add_shape(
-                type="rect",
-                x0=layer - 0.5,
-                x1=layer + 0.5,
-                y0=r - 0.5,
-                y1=r + 0.5,
-                line={"color": colour[s], "width": 3},
-            )
-    note = f" (outlined: effect ≥ {threshold:g})" if np.isfinite(threshold) else ""
-    fig.update_layout(
-        title=title + note, xaxis_title="layer", yaxis={"autorange": "reversed"}, height=260, margin={"t": 60, "b": 50}
-    )
-    return fig
-
-
 def attention_rows(
     pattern: Float[np.ndarray, "head key"], heads: list[str], tokens: list[str], title: str
 ) -> go.Figure:

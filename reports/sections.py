@@ -11,14 +11,8 @@ import html
 
 import numpy as np
 
-from interp.reports.figures import (
-    attention_rows,
-    estimate_scatter,
-    layer_position_heatmap,
-    nll_curves,
-    path_curves,
-    sublayer_grid,
-)
+from interp.reports.figures import attention_rows, estimate_scatter, layer_position_heatmap, nll_curves, path_curves
+from interp.reports.grids import sublayer_grid
 
 LABEL = {"attn_out": "ATT", "mlp_out": "MLP", "resid_post": "resid_post"}
 Section = tuple[str, list]
@@ -58,7 +52,7 @@ def patch_sections(d: dict, threshold: float = 0.1) -> list[Section]:
     out = [
         (
             f"Which sublayers matter: {name} (clean activation patched into the corrupted run)",
-            [text, sublayer_grid(d["effect"], sites, threshold, title=f"Sublayer grid: {name}")],
+            [text, sublayer_grid(d["effect"], sites, threshold, title=f"Sublayer grid: {name}", ci=d.get("effect_ci"))],
         )
     ]
     if d.get("effect_pos") is not None:

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from interp.core.results import JsonResult
 from interp.interventions.patching import HOOKS, common_prefix
 from interp.models.devices import model_device
-from interp.reports.figures import sublayer_grid
+from interp.reports.grids import sublayer_grid
 from interp.reports.html import notebook
 
 KINDS = ("attn_out", "mlp_out", "z")

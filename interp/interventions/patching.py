@@ -52,6 +52,8 @@ class PatchConfig:
     per_position: bool = True  # also patch each prompt position separately
     ablations: bool = True  # zero- and mean-ablation of each sublayer on the clean prompts
     rows_per_forward: int = 512  # batch rows per patched forward (sites x prompts)
+    n_boot: int = 2000  # bootstrap resamples of the pairs for each effect's 95% interval
+    seed: int = 0  # of the resampling: the same seed gives the same intervals
 
 
 @dataclass(frozen=True)
@@ -161,12 +163,14 @@ class Patcher:
         source: Callable[[Site], Tensor],
         rows_per_forward: int = 512,
         progress: bool | None = None,
+        per_pair: list | None = None,
         whole: bool = False,
     ) -> Float[np.ndarray, " sites"]:
         """Mean LD over prompts with each site's output replaced by `source(site)` (broadcast to [n, S, d]).
 
         `whole`: `base` is whole prompts [n, P + S], run without the prefix's cache, so a site without a
-        position is replaced at every position of the prompt, the prefix included."""
+        position is replaced at every position of the prompt, the prefix included. `per_pair`, a list, gets
+        each group's LD per pair [sites, n] appended (for intervals over pairs)."""
         k = max(1, rows_per_forward // self.n)
         out = []
         groups = [sites[i : i + k] for i in range(0, len(sites), k)]
@@ -178,6 +182,8 @@ class Patcher:
             rows = base.repeat(len(group), 1)
             ld = self._run(rows.to(self.device), hooks, None, self.n) if whole else self.forward(rows, hooks)
             out.append(ld.view(len(group), self.n).mean(1))
+            if per_pair is not None:
+                per_pair.append(ld.view(len(group), self.n).numpy())
         return torch.cat(out).numpy()
 
     def _replacer(self, entries: list[tuple[int, Site]], source):

@@ -16,7 +16,8 @@ from interp.core.results import JsonResult
 from interp.hooks.names import HookedModel
 from interp.interventions.patching import PatchConfig, Patcher, Site
 from interp.interventions.readout import normalised_effect
-from interp.reports.figures import sublayer_grid
+from interp.interventions.uncertainty import effect_interval
+from interp.reports.grids import sublayer_grid
 from interp.reports.html import notebook
 
 
@@ -50,6 +51,7 @@ class PatchResult(JsonResult):
     effect_pos: Float[np.ndarray, "site layer pos"] | None = None
     zero_ablation: Float[np.ndarray, "site layer"] | None = None
     mean_ablation: Float[np.ndarray, "site layer"] | None = None
+    effect_ci: Float[np.ndarray, "site layer 2"] | None = None  # 95% interval over pairs (bootstrap)
 
     ARRAYS = (
         "ld_clean_per_pair",
@@ -62,12 +64,14 @@ class PatchResult(JsonResult):
         "mean_ablation",
         "act_norm",
         "act_mean_abs",
+        "effect_ci",
     )
 
     def _repr_html_(self) -> str:
-        """Jupyter draws the grid: MLP above ATT in execution order, cells at 0.1 or more outlined."""
+        """Jupyter draws the grid: MLP above ATT in execution order, cells whose interval clears 0.1 outlined."""
         title = f"Activation patching, normalised effect ({self.n_pairs} pairs)"
-        return notebook([(title, [sublayer_grid(self.effect, self.sites, threshold=0.1, title=title)])])
+        grid = sublayer_grid(self.effect, self.sites, threshold=0.1, title=title, ci=self.effect_ci)
+        return notebook([(title, [grid])])
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays that were computed, by name (what patch.npz holds)."""
@@ -114,17 +118,18 @@ def run_patching(
     p = Patcher(model, clean, corrupt, good, bad, check)
     names = [Site(k, layer).hook for k in cfg.sites for layer in range(L)]
     clean_acts = p.activations(p.clean, names)
-    ld_clean = p.forward(p.clean).numpy()
-    ld_corrupt = p.forward(p.corrupt).numpy()  # Patcher.forward gives CPU tensors
+    ld_clean, ld_corrupt = (p.forward(x).numpy() for x in (p.clean, p.corrupt))  # Patcher.forward: CPU tensors
     lc, lk = float(ld_clean.mean()), float(ld_corrupt.mean())
     norm = lambda v: normalised_effect(v, lc, lk)  # noqa: E731
 
-    K = len(cfg.sites)
-    layer_sites = [Site(k, layer) for k in cfg.sites for layer in range(L)]
-    pos_sites = [Site(k, layer, q) for k in cfg.sites for layer in range(L) for q in range(p.S)]
-    sites = layer_sites + (pos_sites if cfg.per_position else [])
-    ld = p.sweep(p.corrupt, sites, lambda s: clean_acts[s.hook], cfg.rows_per_forward, progress)
-    extra = {}
+    K, layer_sites = len(cfg.sites), [Site(k, layer) for k in cfg.sites for layer in range(L)]
+    pos_sites = [Site(k, layer, q) for k in cfg.sites for layer in range(L) for q in range(p.S)] * cfg.per_position
+    pairs: list = []  # per-pair LDs, for the intervals over pairs
+    ld = p.sweep(
+        p.corrupt, layer_sites + pos_sites, lambda s: clean_acts[s.hook], cfg.rows_per_forward, progress, pairs
+    )
+    per_pair = np.concatenate(pairs)[: K * L].T  # [n, site x layer]
+    extra = {"effect_ci": effect_interval(per_pair, ld_clean, ld_corrupt, cfg.n_boot, cfg.seed).reshape(K, L, 2)}
     if cfg.per_position:
         extra["raw_pos"] = ld[K * L :].reshape(K, L, p.S)
         extra["effect_pos"] = norm(extra["raw_pos"])

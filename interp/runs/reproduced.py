@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from interp.reports.figures import digit_scale_heatmap, nll_curves, sublayer_grid
+from interp.reports.figures import digit_scale_heatmap, nll_curves
+from interp.reports.grids import sublayer_grid
 from interp.reports.html import assemble
 from interp.reports.sequences import prediction_rows, sequence_rows
 from interp.runs.patch import top_sites

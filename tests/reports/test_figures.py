@@ -39,7 +39,7 @@ def test_layer_position_heatmap():
 
 
 def test_sublayer_grid_numbers_and_outlines():
-    from interp.reports.figures import sublayer_grid
+    from interp.reports.grids import sublayer_grid
 
     eff = np.array([[0.0, 0.5, 0.05], [0.9, 0.0, 0.2]])  # rows: attn_out, mlp_out
     fig = sublayer_grid(eff, ["attn_out", "mlp_out"], threshold=0.2)
