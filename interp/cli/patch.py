@@ -142,9 +142,10 @@ def summary(m: dict) -> None:
         f"{m['n_pairs']} pairs; mean logit difference clean {m['ld_clean']:.3f}, corrupted "
         f"{m['ld_corrupt']:.3f}; patching took {m['timings']['patch_s']:.1f} s"
     )
-    print("top sublayers (normalised effect, 1 = restores the clean answer):")
+    print("top sublayers (normalised effect, 1 = restores the clean answer; 95% interval over pairs):")
     for r in m["top"]:
-        print(f"  {LABEL[r['site']]} layer {r['layer']:>2} (#{r['sublayer']}): {r['effect']:+.3f}")
+        ci = f" [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}]" if "ci" in r else ""
+        print(f"  {LABEL[r['site']]} layer {r['layer']:>2} (#{r['sublayer']}): {r['effect']:+.3f}{ci}")
     for r in (m.get("heads") or {}).get("top", []):
         print(f"  head L{r['layer']}H{r['head']}: {r['effect']:+.3f}")
     for grid, ag in (m.get("atp") or {}).items():

@@ -29,10 +29,11 @@ def sublayer_number(site: str, layer: int) -> int:
     return 2 * layer + (1 if site == "attn_out" else 2)
 
 
-def top_sites(effect: np.ndarray, sites: list[str], k: int = 8) -> list[dict]:
-    """The k sublayers with the largest normalised effect, with their execution-order number."""
+def top_sites(effect: np.ndarray, sites: list[str], k: int = 8, ci: np.ndarray | None = None) -> list[dict]:
+    """The k sublayers with the largest normalised effect, with their execution-order number (and 95% interval)."""
     rows = [
         {"site": s, "layer": layer, "sublayer": sublayer_number(s, layer), "effect": float(effect[i, layer])}
+        | ({"ci": [float(v) for v in ci[i, layer]]} if ci is not None else {})
         for i, s in enumerate(sites)
         for layer in range(effect.shape[1])
     ]
@@ -137,7 +138,7 @@ def run(
         "example": [pairs.clean[kept[0]].rsplit("\n", 1)[-1], pairs.corrupt[kept[0]].rsplit("\n", 1)[-1]],
         "ld_clean": res.ld_clean,
         "ld_corrupt": res.ld_corrupt,
-        "top": top_sites(res.effect, res.sites),
+        "top": top_sites(res.effect, res.sites, ci=res.effect_ci),
         "timings": dict(times),
         "versions": versions(),
         "command": command,
