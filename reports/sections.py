@@ -189,11 +189,19 @@ def nll_table(models: list[dict]) -> list[list[str]]:
         rows.append(
             [
                 m["model"],
-                *[f"{m['summary']['buckets'][k]:.3f}" if k in m["summary"]["buckets"] else "-" for k in names],
+                *[_bucket(m["summary"], k) for k in names],
                 f"{fit['alpha']:.2f} t^{fit['beta']:.3f} + {fit['gamma']:.2f} (R² {fit['r2']:.3f})" if fit else "-",
             ]
         )
     return rows
+
+
+def _bucket(summary: dict, k: str) -> str:
+    """A bucket's mean NLL with its 95% interval over windows, when there is one."""
+    if k not in summary["buckets"]:
+        return "-"
+    lo, hi = (summary.get("bucket_ci") or {}).get(k, (float("nan"),) * 2)
+    return f"{summary['buckets'][k]:.3f}" + (f" [{lo:.2f}, {hi:.2f}]" if np.isfinite(lo) else "")
 
 
 def nll_sections(d: dict) -> list[Section]:

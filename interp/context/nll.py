@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from jaxtyping import Float, Int
+from scipy import stats
 from scipy.optimize import curve_fit
 from torch import Tensor
 from transformers import DynamicCache
@@ -64,6 +65,20 @@ def cumulative(nll: Float[np.ndarray, "doc pos"]) -> Float[np.ndarray, "doc pos"
 def bucket_means(nll: Float[np.ndarray, "doc pos"]) -> dict[str, float]:
     """Mean NLL by position bucket (1-based predicted-token positions); buckets past the end are left out."""
     return {f"{lo}-{hi}": float(nll[:, lo - 1 : hi].mean()) for lo, hi in BUCKETS if lo <= nll.shape[1]}
+
+
+def bucket_intervals(nll: Float[np.ndarray, "doc pos"]) -> dict[str, list[float]]:
+    """Each bucket's 95% t-interval over windows (windows are the independent units; tokens within one are
+    not); NaN bounds with a single window."""
+    out = {}
+    for lo, hi in BUCKETS:
+        if lo > nll.shape[1]:
+            continue
+        per_window = nll[:, lo - 1 : hi].mean(1)
+        k = len(per_window)
+        half = stats.t.ppf(0.975, k - 1) * per_window.std(ddof=1) / np.sqrt(k) if k > 1 else np.nan
+        out[f"{lo}-{hi}"] = [float(per_window.mean() - half), float(per_window.mean() + half)]
+    return out
 
 
 def power_law_fit(nll: Float[np.ndarray, "doc pos"], start: int = 8, bins: int = 40) -> dict | None:

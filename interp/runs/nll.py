@@ -11,7 +11,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from interp.context.nll import BUCKETS, bucket_means, check_chunked, cumulative, power_law_fit, token_nll
+from interp.context.nll import (
+    BUCKETS,
+    bucket_intervals,
+    bucket_means,
+    check_chunked,
+    cumulative,
+    power_law_fit,
+    token_nll,
+)
 from interp.context.stats import ContextStats
 from interp.core.errors import InterpError
 from interp.core.versions import versions
@@ -60,6 +68,7 @@ class ModelNLL:
         mean_cum = cumulative(self.nll).mean(0)
         return {
             "buckets": bucket_means(self.nll),
+            "bucket_ci": bucket_intervals(self.nll),
             "final_cumulative": float(mean_cum[-1]),
             "fit": power_law_fit(self.nll),
         }
@@ -133,13 +142,18 @@ class NLLRun:
         }
 
     def table(self) -> str:
+        """Mean NLL by bucket, each with its 95% interval over windows."""
         names = [f"{lo}-{hi}" for lo, hi in BUCKETS]
-        rows = [["model", *names]] + [
-            [m.model] + [f"{m.summary['buckets'][k]:.3f}" if k in m.summary["buckets"] else "-" for k in names]
-            for m in self.models
-        ]
+        rows = [["model", *names]] + [[m.model] + [_cell(m.summary, k) for k in names] for m in self.models]
         w = max(len(c) for r in rows for c in r)
-        return "\n".join(" ".join(c.rjust(w) for c in r) for r in rows)
+        return "\n".join(" ".join(c.rjust(w) for c in r) for r in rows) + "\n(95% interval over windows)"
+
+
+def _cell(summary: dict, k: str) -> str:
+    if k not in summary["buckets"]:
+        return "-"
+    lo, hi = summary.get("bucket_ci", {}).get(k, (np.nan, np.nan))
+    return f"{summary['buckets'][k]:.3f} [{lo:.2f}, {hi:.2f}]" if np.isfinite(lo) else f"{summary['buckets'][k]:.3f}"
 
 
 def stats_table(model: str, st: dict) -> str:

@@ -142,25 +142,28 @@ def repeat_copy(data: dict) -> tuple[str, list]:
 
 
 def nll(data: dict) -> tuple[str, list]:
+    """Bucket means with their intervals over windows; "falls" and "lower" only where the intervals decide."""
     models = data["models"]
     parts = []
     for m in models:
-        b = m["summary"]["buckets"]
+        b, ci = m["summary"]["buckets"], m["summary"].get("bucket_ci") or {}
         keys = sorted(b, key=lambda k: int(k.split("-")[0]))
+        falls = [_apart(ci, x, y) for x, y in zip(keys, keys[1:], strict=False)]
         parts.append(
             f"{m['model']} to {np.asarray(m['cumulative']).shape[1] + 1:,} tokens: "
-            + ", ".join(f"{k} {b[k]:.2f}" for k in keys)
-            + (" (falls in every bucket)" if all(b[x] > b[y] for x, y in zip(keys, keys[1:], strict=False)) else "")
-        )
-    text = "Mean NLL in nats by position bucket: " + "; ".join(parts) + "."
+            + ", ".join(f"{k} {b[k]:.2f}" + (f" [{ci[k][0]:.2f}, {ci[k][1]:.2f}]" if k in ci else "") for k in keys)
+            + (" (falls in every bucket, beyond the intervals)" if falls and all(falls) else
+               f" (the intervals over windows decide {sum(falls)} of {len(falls)} steps between buckets)")
+        )  # fmt: skip
+    text = "Mean NLL in nats by position bucket, with 95% intervals over windows: " + "; ".join(parts) + "."
     if len(models) == 2:
-        a, b = (m["summary"]["buckets"] for m in models)
+        (a, ca), (b, cb) = ((m["summary"]["buckets"], m["summary"].get("bucket_ci") or {}) for m in models)
         shared = [k for k in a if k in b]
-        lower = [models[0]["model"] if a[k] < b[k] else models[1]["model"] for k in shared]
+        apart = [k for k in shared if k in ca and k in cb and (ca[k][1] < cb[k][0] or cb[k][1] < ca[k][0])]
         text += (
-            f" {lower[0]} is lower per token in every bucket."
-            if len(set(lower)) == 1
-            else " Neither model is lower per token in every bucket."
+            f" The two models' intervals are apart in {len(apart)} of {len(shared)} buckets"
+            + (f" ({', '.join(apart)})" if apart else "")
+            + "; elsewhere the data cannot say which is lower per token."
         )
         text += (
             " Per-token NLL is not comparable across tokenizers of different vocabularies (a token covers a "
@@ -168,6 +171,11 @@ def nll(data: dict) -> tuple[str, list]:
         )
     curves = {m["model"]: m["cumulative"] for m in models}
     return text, [nll_curves(curves, "NLL by token position (cumulative average, log x)")]
+
+
+def _apart(ci: dict, x: str, y: str) -> bool:
+    """Bucket x's interval lies wholly above bucket y's."""
+    return x in ci and y in ci and ci[x][0] > ci[y][1]
 
 
 def sublayers(data: dict, threshold: float = 0.1) -> tuple[str, list]:

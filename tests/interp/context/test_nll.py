@@ -32,3 +32,13 @@ def test_power_law_fit_recovers_a_known_per_position_curve():
     fit = power_law_fit(nll)
     assert fit["alpha"] == pytest.approx(a, rel=0.1) and fit["beta"] == pytest.approx(b, abs=0.05)
     assert fit["gamma"] == pytest.approx(c, abs=0.05) and "per-position" in fit["of"]
+
+
+def test_bucket_intervals_are_over_windows():
+    """Windows are the units: two windows at 2 and 4 nats give mean 3 and a t-interval of 12.7 half-width."""
+    from interp.context.nll import bucket_intervals
+
+    nll = np.stack([np.full(100, 2.0), np.full(100, 4.0)])
+    lo, hi = bucket_intervals(nll)["65-512"]
+    assert lo == pytest.approx(3 - 12.706 * 1 / np.sqrt(2) * np.sqrt(2), abs=1e-2) and hi > 15
+    assert all(np.isnan(v) for v in bucket_intervals(nll[:1])["1-8"])
