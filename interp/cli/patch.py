@@ -147,7 +147,8 @@ def summary(m: dict) -> None:
         ci = f" [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}]" if "ci" in r else ""
         print(f"  {LABEL[r['site']]} layer {r['layer']:>2} (#{r['sublayer']}): {r['effect']:+.3f}{ci}")
     for r in (m.get("heads") or {}).get("top", []):
-        print(f"  head L{r['layer']}H{r['head']}: {r['effect']:+.3f}")
+        ci = f" [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}]" if "ci" in r else ""
+        print(f"  head L{r['layer']}H{r['head']}: {r['effect']:+.3f}{ci}")
     for grid, ag in (m.get("atp") or {}).items():
         print(f"attribution patching vs exact, {grid}: Spearman {ag['spearman']:.3f}, top-{ag['top_k']} overlap "
               f"{ag['top_k_overlap']:.2f}")  # fmt: skip

@@ -19,6 +19,7 @@ from torch import Tensor
 from interp.core.results import JsonResult
 from interp.interventions.patching import Patcher, Site
 from interp.interventions.readout import normalised_effect
+from interp.interventions.uncertainty import effect_interval
 from interp.models.devices import model_device
 from interp.reports.html import notebook
 from interp.reports.sections import head_sections
@@ -35,6 +36,8 @@ class HeadPatchConfig:
     per_position: bool = False  # also patch each head at each suffix position
     top_k: int = 4  # heads whose attention pattern is kept
     rows_per_forward: int = 512  # batch rows per patched forward (sites x prompts)
+    n_boot: int = 2000  # bootstrap resamples of the pairs for each head's 95% interval
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class HeadPatchResult(JsonResult):
 
     >>> batch, kept = pair_tokens(model, make_pairs(ArithmeticConfig(n=8, digits=(2, 2), shots=1), seed=0))
     >>> run_head_patching(model, **batch, cfg=HeadPatchConfig(top_k=2), progress=False).top[0].keys()
-    dict_keys(['layer', 'head', 'effect'])
+    dict_keys(['layer', 'head', 'effect', 'ci'])
     """
 
     n_pairs: int
@@ -55,9 +58,11 @@ class HeadPatchResult(JsonResult):
     top: list[dict]  # the heads with the largest effect: layer, head, effect
     pattern: Float[np.ndarray, "top key"]  # mean attention of each top head from the final position
     tokens: list[str]  # the first clean prompt's tokens: the pattern's key axis
+    effect_ci: Float[np.ndarray, "layer head 2"] | None = None  # 95% interval over pairs (bootstrap)
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {"head_effect": self.effect, "head_effect_layer": self.effect_layer, "head_pattern": self.pattern}
+        out |= {"head_effect_ci": self.effect_ci} if self.effect_ci is not None else {}
         return out | ({"head_effect_pos": self.effect_pos} if self.effect_pos is not None else {})
 
     def _repr_html_(self) -> str:
@@ -109,15 +114,18 @@ def run_head_patching(
     L, H = model.cfg.n_layers, model.cfg.n_heads
     p = Patcher(model, clean, corrupt, good, bad, check)
     clean_z = p.activations(p.clean, [Site("z", layer).hook for layer in range(L)])
-    lc, lk = float(p.forward(p.clean).mean()), float(p.forward(p.corrupt).mean())
+    ld_c, ld_k = (p.forward(x).numpy() for x in (p.clean, p.corrupt))
+    lc, lk = float(ld_c.mean()), float(ld_k.mean())
     norm = lambda v: normalised_effect(v, lc, lk)  # noqa: E731
     sites = [Site("z", layer, None, h) for layer in range(L) for h in range(H)]
     sites += [Site("z", layer) for layer in range(L)]
     if cfg.per_position:
         sites += [Site("z", layer, q, h) for layer in range(L) for h in range(H) for q in range(p.S)]
-    ld = norm(p.sweep(p.corrupt, sites, lambda s: clean_z[s.hook], cfg.rows_per_forward, progress))
+    pairs: list = []  # per-pair LDs, for each head's interval over pairs
+    ld = norm(p.sweep(p.corrupt, sites, lambda s: clean_z[s.hook], cfg.rows_per_forward, progress, pairs))
     effect = ld[: L * H].reshape(L, H)
-    top = top_heads(effect, cfg.top_k)
+    ci = effect_interval(np.concatenate(pairs)[: L * H].T, ld_c, ld_k, cfg.n_boot, cfg.seed).reshape(L, H, 2)
+    top = [t | {"ci": ci[t["layer"], t["head"]].tolist()} for t in top_heads(effect, cfg.top_k)]
     return HeadPatchResult(
         n_pairs=p.n,
         ld_clean=lc,
@@ -128,4 +136,5 @@ def run_head_patching(
         top=top,
         pattern=final_attention(model, clean, top),
         tokens=[model.tokenizer.decode([int(t)]) for t in clean[0]],
+        effect_ci=ci,
     )

@@ -50,3 +50,13 @@ def test_the_grid_outlines_only_cells_whose_interval_clears_the_threshold():
     ci = np.array([[[0.4, 0.6], [-0.1, 0.2]], [[0.05, 0.6], [0.15, 0.25]]])
     outlined = len(sublayer_grid(effect, ["attn_out", "mlp_out"], 0.1, ci=ci).layout.shapes)
     assert outlined == 2 and len(sublayer_grid(effect, ["attn_out", "mlp_out"], 0.1).layout.shapes) == 3
+
+
+def test_head_effects_carry_intervals_too(tiny_model):
+    from interp.interventions.heads import HeadPatchConfig, run_head_patching
+
+    batch, _ = pair_tokens(tiny_model, make_pairs(ArithmeticConfig(n=30, digits=(2, 2), shots=1), seed=0))
+    res = run_head_patching(tiny_model, **batch, cfg=HeadPatchConfig(n_boot=300, top_k=2), progress=False)
+    assert res.effect_ci.shape == (*res.effect.shape, 2) and "head_effect_ci" in res.arrays()
+    lo, hi = res.top[0]["ci"]
+    assert lo <= res.top[0]["effect"] + 1e-9 <= hi + 2e-9
