@@ -17,6 +17,7 @@ from interp.core.errors import InterpError
 from interp.core.files import existing_outputs
 from interp.models.devices import DEVICE_HELP, DTYPES, resolve_device, resolve_dtype
 from interp.models.offline import go_offline
+from interp.models.precision import FORMATS
 from interp.reports.static import STATIC, StaticExportUnavailable, page_figures, parse_formats, write_static
 
 
@@ -42,10 +43,23 @@ def refuse_existing(out_dir: Path, outputs: Iterable[str], overwrite: bool) -> i
     return None
 
 
-def add_device_args(ap: argparse.ArgumentParser, split: bool = True) -> None:
-    """--device and --dtype (and, for language models, --n-devices): where and in what precision to run."""
+def add_device_args(ap: argparse.ArgumentParser, split: bool = True, formats: bool = True) -> None:
+    """--device and --dtype (and, for language models, --n-devices): where and in what precision to run.
+
+    `formats`: a language model's choice of number format (`interp.models.precision`); otherwise the
+    model's own dtype. Both are float32 by default."""
     ap.add_argument("--device", default="cpu", help=f"where to run: {DEVICE_HELP}")
-    ap.add_argument("--dtype", default="float32", choices=list(DTYPES), help="the model's weights and activations")
+    if formats:
+        ap.add_argument(
+            "--dtype",
+            default="float32",
+            choices=list(FORMATS),
+            help="the matmuls' number format around a float32 residual stream: float32 (default) is exact; "
+            "bfloat16 is about 3x faster on CPUs with bfloat16 matrix units and checked against float32 at run "
+            "time, but moves probe cells by up to 0.05 (BENCHMARKS.md); auto is bfloat16 only on such hardware",
+        )
+    else:
+        ap.add_argument("--dtype", default="float32", choices=list(DTYPES), help="the model's weights and activations")
     if split:
         ap.add_argument(
             "--n-devices", type=int, default=None, metavar="N", help="split the model's layers across N CUDA devices"
@@ -62,7 +76,8 @@ def check_device_args(ap: Parser, a: argparse.Namespace) -> None:
                 raise InterpError(f"--n-devices {a.n_devices}: this machine has no CUDA device")
         else:
             resolve_device(a.device)
-        resolve_dtype(a.dtype)
+        if a.dtype in DTYPES:
+            resolve_dtype(a.dtype)
     except InterpError as e:
         ap.error(str(e))
 

@@ -63,7 +63,7 @@ def add_eval_parser(sub) -> None:
         help="held-out batches of 32 per evaluation point (default 2; more for a tighter figure, the first "
         "ones unchanged). N-grams always use their 1,000 fixed sequences",
     )
-    add_device_args(e, split=False)
+    add_device_args(e, split=False, formats=False)
     add_format_arg(e)
     e.add_argument("--overwrite", action="store_true")
 
@@ -103,7 +103,7 @@ def parser() -> Parser:
     )
     t.add_argument("--no-compile", action="store_true", help="train the NTM with the eager step (slower)")
     t.add_argument("--threads", type=int, default=1, help="torch threads (small recurrent models: 1 is fastest)")
-    add_device_args(t, split=False)
+    add_device_args(t, split=False, formats=False)
     t.add_argument("--out", required=True)
     g = t.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")

@@ -33,12 +33,14 @@ from interp.cli.common import (
 )
 from interp.core.errors import InterpError
 from interp.core.files import write_outputs
+from interp.core.stages import timing_line
 from interp.hooks.names import SITES, parse_layers
 from interp.interventions.causal import CausalConfig
 from interp.models.loading import config_layers, task_defaults
 from interp.probes.sweep import SweepConfig
 from interp.reports.html import assemble
 from interp.reports.probe import probe_sections
+from interp.runs.guard import precision_line
 from interp.runs.probe import ProbeRun, ProbeRunConfig, for_report, run
 from interp.runs.probe_tables import csv_text, table
 from interp.tasks.arithmetic import ArithmeticConfig, to_dataset
@@ -262,5 +264,6 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(e))
     figures(res, out_dir, a.formats, a.order)
     print(f"wrote {', '.join(str(out_dir / n) for n in OUTPUTS)}")
-    print("timings: " + ", ".join(f"{k} {v:.1f}" for k, v in res.timings.items()))
+    print(timing_line(res.timings))
+    print(precision_line(res.precision))
     return 0

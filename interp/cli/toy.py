@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layers", type=int, default=ToyConfig.n_layers)
     ap.add_argument("--d-model", type=int, default=ToyConfig.d_model)
     ap.add_argument("--seed", type=seed, default=ToyConfig.seed)
-    add_device_args(ap, split=False)
+    add_device_args(ap, split=False, formats=False)
     ap.add_argument("--overwrite", action="store_true")
     ap.add_argument("--quiet", action="store_true")
     a = parse(ap, argv)

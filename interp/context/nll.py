@@ -18,6 +18,7 @@ from torch import Tensor
 from transformers import DynamicCache
 
 from interp.core.selfcheck import agree
+from interp.models.precision import check_tolerance
 
 # Predicted-token positions (1-based) by which NLL is summarised.
 BUCKETS = ((1, 8), (9, 64), (65, 512), (513, 2048), (2049, 8192), (8193, 32768))
@@ -49,11 +50,13 @@ def check_chunked(hf, ids: Int[Tensor, "1 pos"], tokens: int = 256, chunk: int =
     """Chunked NLL through the KV cache against one uncached forward, on the first `tokens` tokens."""
     ids = ids[:, :tokens]
     chunk = min(chunk, max(1, (ids.shape[1] - 1) // 2))  # at least two chunks, so the cache is used
+    atol, rtol = check_tolerance(hf, 1e-3)
     return agree(
         "chunked NLL continuing from the KV cache",
         token_nll(hf, ids, chunk),
         token_nll(hf, ids, ids.shape[1]),
-        atol=1e-3,
+        atol,
+        rtol,
     )
 
 

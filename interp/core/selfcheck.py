@@ -40,3 +40,24 @@ def agree(what: str, fast: Tensor, plain: Tensor, atol: float, rtol: float = 0.0
             f"{atol + rtol * abs(plain.flatten()[i].item()):.3g}); refusing to go on ({describe()})"
         )
     return float(diff.max()) if fast.numel() else 0.0
+
+
+def relative_distance(fast: Tensor, plain: Tensor) -> float:
+    """||fast - plain|| / ||plain|| (0 when both are zero): how a fast number format is judged, since its
+    rounding moves each element by a few of its epsilons, relative to the activation's scale."""
+    fast, plain = fast.detach().double().cpu(), plain.detach().double().cpu()
+    scale, gap = float(plain.norm()), float((fast - plain).norm())
+    return gap / scale if scale > 0 else (0.0 if gap == 0 else float("inf"))
+
+
+def agree_relative(what: str, fast: Tensor, plain: Tensor, tol: float) -> float:
+    """Raise `SelfCheckError` unless `relative_distance(fast, plain)` <= tol; returns the distance."""
+    if fast.shape != plain.shape:
+        raise SelfCheckError(f"{what}: fast path gave shape {tuple(fast.shape)}, plain {tuple(plain.shape)}")
+    dist = relative_distance(fast, plain)
+    if not dist <= tol:
+        raise SelfCheckError(
+            f"{what}: the fast path is {dist:.3g} from the plain computation (relative), over tolerance {tol:.3g}; "
+            f"refusing to go on ({describe()})"
+        )
+    return dist

@@ -14,6 +14,7 @@ from interp.core.selfcheck import agree
 from interp.interventions.readout import final_residual, unembed_columns
 from interp.models.devices import model_device
 from interp.models.kv import PrefixCache
+from interp.models.precision import check_tolerance
 
 
 def _final_digits(model, ids: Tensor, cache, hooks, digit_ids: Tensor) -> Float[Tensor, "rows 10"]:
@@ -49,7 +50,8 @@ def digit_logits_under_edits(
         out = _final_digits(model, torch.full((rows, 1), ids[pos], device=device), cache, hooks, ids_t)
     if check:
         plain = _final_digits(model, torch.as_tensor(ids[: pos + 1], device=device)[None], None, [], ids_t)[0]
-        agree("causal tests from the prefix's KV cache: digit logits", out[0], plain, atol=1e-3, rtol=1e-4)
+        atol, rtol = check_tolerance(model, 1e-3, 1e-4)
+        agree("causal tests from the prefix's KV cache: digit logits", out[0], plain, atol, rtol)
     return out
 
 

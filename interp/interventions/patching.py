@@ -35,6 +35,7 @@ from interp.core.selfcheck import agree
 from interp.interventions.readout import final_residual, unembed_columns
 from interp.models.devices import model_device
 from interp.models.kv import PrefixCache
+from interp.models.precision import check_tolerance
 
 SUBLAYERS = ("attn_out", "mlp_out")  # the sites patching replaces
 HOOKS = {"attn_out": "hook_attn_out", "mlp_out": "hook_mlp_out", "z": "attn.hook_z"}  # z: [n, pos, head, d_head]
@@ -123,7 +124,8 @@ class Patcher:
         k = min(rows, self.n)
         fast = self.forward(self.clean[:k], copies_of=k)
         plain = self._run(clean[:k].to(self.device), [], None, k)
-        agree("patching from the shared prefix's KV cache: logit difference", fast, plain, atol=1e-3, rtol=1e-4)
+        atol, rtol = check_tolerance(self.model, 1e-3, 1e-4)
+        agree("patching from the shared prefix's KV cache: logit difference", fast, plain, atol, rtol)
 
     def _ld(self, x: Float[Tensor, "rows d"], copies: int, n: int) -> Float[Tensor, " rows"]:
         """Logit difference (clean answer - corrupted answer) from the unembedding input at the last position."""

@@ -12,12 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from interp.core.errors import InterpError
 from interp.hooks.names import HookedModel
+from interp.models import processed
 from interp.models.builtins import BUILTINS, DEFAULT_MODEL, TRAINED, converted_dir
-from interp.models.devices import resolve_device, resolve_dtype
+from interp.models.devices import HOST, resolve_device
 from interp.models.kv import thread_cache
 from interp.models.offline import offline
+from interp.models.precision import FORMATS, choose_format, to_mixed
 
 TASK_FILE = "interp-task.json"  # the prompt format a model folder asks for, e.g. {"pad": 4}
 
@@ -34,6 +38,7 @@ class ModelInfo:
     path: str  # the Hugging Face folder the weights came from
     prepend_bos: bool  # whether the model's own tokenizer starts a text with BOS
     n_ctx: int
+    dtype: str = "float32"  # its matmuls' format (`interp.models.precision`): the residual stream is float32
 
 
 def available_models() -> list[str]:
@@ -158,24 +163,27 @@ def load_model(
     Hook names are the familiar `blocks.{l}.hook_mlp_out` etc. `fold_weights=True`
     applies HookedTransformer's weight processing (fold LayerNorm, centre writing
     weights and unembedding): log-probabilities match Hugging Face, raw logits
-    shift by a constant per position. `fold_weights=False` keeps HF's raw weights
-    and skips ~15 s of processing on the real models.
+    shift by a constant per position. A built-in model's processed weights are kept
+    in its cache (`interp.models.processed`), so only its first load processes.
+    `fold_weights=False` keeps HF's raw weights.
 
-    `device`: "cpu", "cuda", "cuda:1", "mps" or "auto"; `dtype`: "float32", "bfloat16", "float16" (or the
-    torch dtype). A model larger than one GPU: `device_map="auto"` or `n_devices=N` (instead of `device`)
-    hands the placement to TransformerLens 4's bridge, which splits the layers across the devices.
+    `device`: "cpu", "cuda", "cuda:1", "mps" or "auto"; `dtype`: None or "float32" (exact), "bfloat16" or
+    "float16" (matmuls in that format around a float32 residual stream, `interp.models.precision`), or
+    "auto" (bfloat16 where the hardware has bfloat16 matrix units). A model larger than one GPU:
+    `device_map="auto"` or `n_devices=N` (instead of `device`) hands the placement to TransformerLens 4's
+    bridge, which splits the layers across the devices (in `dtype` throughout).
 
-    >>> model = load_model("smollm2-135m")  # doctest: +SKIP
-    >>> model.cfg.n_layers                  # doctest: +SKIP
+    >>> model = load_model("smollm2-135m", dtype="auto")  # doctest: +SKIP
+    >>> model.cfg.n_layers                                 # doctest: +SKIP
     30
     """
     from transformer_lens.model_bridge import TransformerBridge
 
-    torch_dtype = resolve_dtype(dtype)
     split = device_map is not None or (n_devices or 1) > 1
     if split and device not in (None, "auto", "cpu"):
         raise InterpError(f"give device ({device!r}) or device_map / n_devices, not both")
     dev = None if split else resolve_device(device)  # refused here, in one line, before any loading
+    fmt = choose_format(dtype_name(dtype) or "float32", dev or "cuda")  # the library is exact unless asked
     if split:
         from transformers import AutoTokenizer
 
@@ -183,23 +191,79 @@ def load_model(
         tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
         try:
             bridge = TransformerBridge.boot_transformers(
-                str(path), tokenizer=tok, dtype=torch_dtype, device_map=device_map, n_devices=n_devices
+                str(path), tokenizer=tok, dtype=fmt.torch_dtype, device_map=device_map, n_devices=n_devices
             )
         except (ValueError, RuntimeError) as e:
             raise InterpError(f"cannot place {name} with device_map={device_map!r}, n_devices={n_devices}: {e}") from e
-        return _finish(bridge, name, path, tok, fold_weights)
-    name, path, hf, tok = load_hf(name_or_path, torch_dtype)
-    bridge = TransformerBridge.boot_transformers(str(path), hf_model=hf, tokenizer=tok, device=dev, dtype=hf.dtype)
-    return _finish(bridge, name, path, tok, fold_weights)
+        bridge.enable_compatibility_mode(disable_warnings=True, no_processing=not fold_weights)
+        return _finish(bridge, name, path, tok, fmt.dtype)
+    name, path = resolve(name_or_path)
+    if fold_weights and name_or_path in BUILTINS:
+        bridge, tok = kept_bridge(path, fmt.torch_dtype)
+    else:
+        bridge, tok = boot(path, processing=False)
+        if fold_weights:  # processed apart, then assigned: the same model as a built-in's kept weights
+            folded, _ = boot(path, processing=True)
+            processed.assign(bridge, folded.state_dict(), "the processed weights")
+            del folded
+        if fmt.fast:
+            to_mixed(bridge.original_model, fmt.torch_dtype, bridge.cfg.d_model)
+    return _finish(bridge if dev == HOST else bridge.to(dev), name, path, tok, fmt.dtype)
 
 
-def _finish(bridge, name: str, path: Path, tok, fold_weights: bool):
-    """Compatibility mode, the cache rename, and what the toolkit records about the model."""
+def boot(path: Path, processing: bool):
+    """(bridge, the model's own tokenizer): float32 on the CPU, in compatibility mode, with or without
+    TransformerLens's weight processing."""
+    from transformer_lens.model_bridge import TransformerBridge
+
+    _, _, hf, tok = load_hf(str(path))
+    bridge = TransformerBridge.boot_transformers(str(path), hf_model=hf, tokenizer=tok, device=HOST, dtype=hf.dtype)
+    bridge.enable_compatibility_mode(disable_warnings=True, no_processing=not processing)
+    return bridge, tok
+
+
+def kept_bridge(path: Path, dtype: torch.dtype):
+    """(bridge, tokenizer) of a built-in model, its processed weights read from the cache (written on the
+    first load), on the CPU."""
+    path = Path(path)
+    if processed.record(path) is None:
+        print(f"interp: processing {path.name}'s weights once (TransformerLens weight folding) ...", flush=True)
+        bridge, _ = boot(path, processing=True)
+        processed.save_weights(bridge, processed.processed_file(path, "float32"))
+        processed.write_record(bridge, path)
+        del bridge
+    kept = processed.processed_file(path, str(dtype).removeprefix("torch."))
+    if not kept.is_file():  # the fast format's file: the float32 one, converted once
+        bridge, _ = boot(path, processing=False)
+        processed.assign(bridge, *processed.read(processed.processed_file(path, "float32")))
+        to_mixed(bridge.original_model, dtype, bridge.cfg.d_model)
+        processed.save_weights(bridge, kept)
+        del bridge
+    bridge, tok = boot(path, processing=False)
+    processed.assign(bridge, *processed.read(kept))
+    if dtype == torch.float32:
+        processed.check_against_record(bridge, path)
+    else:
+        to_mixed(bridge.original_model, dtype, bridge.cfg.d_model)  # the weights are in `dtype` already: hooks
+    return bridge, tok
+
+
+def dtype_name(dtype: Any) -> str | None:
+    """A torch dtype or a name as the name `choose_format` takes."""
+    if isinstance(dtype, torch.dtype):
+        name = str(dtype).removeprefix("torch.")
+        if name not in FORMATS:
+            raise InterpError(f"dtype {dtype} is not supported: choose {', '.join(FORMATS)}")
+        return name
+    return dtype
+
+
+def _finish(bridge, name: str, path: Path, tok, dtype: str):
+    """The cache rename, and what the toolkit records about the model."""
     prepend_bos = tokenizer_adds_bos(tok)
-    bridge.enable_compatibility_mode(disable_warnings=True, no_processing=not fold_weights)
     bridge.eval()
     thread_cache(bridge)
-    bridge.interp_info = ModelInfo(name, str(path), prepend_bos, int(bridge.cfg.n_ctx))
+    bridge.interp_info = ModelInfo(name, str(path), prepend_bos, int(bridge.cfg.n_ctx), dtype)
     return bridge
 
 

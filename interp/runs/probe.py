@@ -11,28 +11,23 @@ from jaxtyping import Float
 
 from interp.core.errors import InterpError
 from interp.core.selfcheck import SelfCheckError
-from interp.core.stages import Stages
-from interp.core.versions import describe, versions
-from interp.hooks.capture import capture
+from interp.core.stages import Stages, peak_rss_gb
+from interp.core.versions import versions
 from interp.hooks.names import n_layers, parse_layers
 from interp.hooks.tokens import tokenize
 from interp.interventions.causal import CausalConfig, CausalResult, causal_probe_tests
 from interp.interventions.lens import digit_token_ids, logit_lens
 from interp.models.behaviour import arithmetic_accuracy, greedy_continuations
 from interp.models.builtins import DEFAULT_MODEL
-from interp.models.devices import model_device
+from interp.models.devices import model_device, resolve_device
 from interp.models.loading import ModelInfo, load_model, model_info
-from interp.probes.sweep import (
-    NotConverged,
-    ProbeResults,
-    SweepConfig,
-    difference_controls,
-    reference_check,
-    split,
-    sweep,
-)
+from interp.models.precision import choose_format
+from interp.probes.sweep import NotConverged, ProbeResults, SweepConfig, difference_controls, split
 from interp.reports.html import notebook
 from interp.reports.probe import probe_sections
+from interp.runs.guard import check_fast, float32_slice
+from interp.runs.probe_fit import check_probe_solver, fit_probes
+from interp.runs.probe_reads import by_layer, capture_reads, read_slice
 from interp.tasks.arithmetic import ArithmeticConfig, Problems, make_arithmetic
 from interp.tasks.reading import probe_texts, read_plan
 
@@ -54,7 +49,9 @@ class ProbeRunConfig:
     batch_size: int = 32
     behaviour_n: int = 64  # decode the model's own answers (greedy) for this many problems
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", "mps", "auto": the model and the batched probe solver
-    dtype: str = "float32"  # the model's; activations are captured and probed in float32
+    dtype: str = "float32"  # the matmuls' format (`interp.models.precision`): float32 is exact; "bfloat16" or
+    # "auto" (bfloat16 on hardware with bfloat16 matrix units) is checked against float32 on `guard_rows` problems
+    guard_rows: int = 16
     n_devices: int | None = None  # split the model across this many CUDA devices (instead of `device`)
     causal_layers: str | None = None  # ablate and steer along resid_post probe directions at these layers
     causal: CausalConfig = field(default_factory=CausalConfig)
@@ -85,6 +82,8 @@ class ProbeRun:
     # how the tokenizer wrote the answers: {"digits_split": one token per digit, "shared": {"1-2": problems
     # whose ones and tens digits are read at one position, ...}}
     reads: dict = field(default_factory=lambda: {"digits_split": True, "shared": {}})
+    # the number format that ran, why, and (for a fast format) the float32 guard's result
+    precision: dict = field(default_factory=dict)
 
     def _repr_html_(self) -> str:
         """Jupyter shows the run as its page: the probe heatmaps, the logit lens and any causal tests."""
@@ -106,6 +105,7 @@ class ProbeRun:
             "versions": self.versions,
             "command": self.command,
             "reads": self.reads,
+            "precision": self.precision,
         } | ({"causal": self.causal.to_json()} if self.causal is not None else {})
 
 
@@ -150,26 +150,6 @@ def behaviour(model, problems: Problems, cfg: ProbeRunConfig, progress: bool | N
     return out
 
 
-def check_probe_solver(acts, labels, controls, cfg: SweepConfig, strata, device) -> None:
-    """The batched solver against scikit-learn on one cell before the sweep trusts it (`interp.core.selfcheck`):
-    its contract is to agree within one held-out problem on every cell."""
-    (digit, control), total = reference_check(acts, labels, controls, cfg, strata, device)
-    if max(digit, control) > 1:
-        raise SelfCheckError(
-            f"batched probe fit: {digit} (digit) and {control} (control) of {total} held-out predictions differ "
-            f"from scikit-learn's on the first site's last layer, where at most 1 may; refusing to go on "
-            f"({describe()})"
-        )
-
-
-def fit_probes(acts, labels, controls, layers, cfg: SweepConfig, strata, progress, device) -> ProbeResults:
-    """The sweep; a batched fit that stops at its iteration cap stops the run like a failed self-check."""
-    try:
-        return sweep(acts, labels, controls, layers, cfg, strata=strata, progress=progress, device=device)
-    except NotConverged as e:
-        raise SelfCheckError(str(e)) from e
-
-
 def run(
     cfg: ProbeRunConfig,
     command: str = "",
@@ -183,19 +163,18 @@ def run(
         problems = make_arithmetic(cfg.task, cfg.seed)
         labels, controls, strata = probe_inputs(problems)
         check_scales(labels, cfg.sweep.folds)
-    with times("load"):
-        model = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, n_devices=cfg.n_devices)
+    model, fmt, reference = load_guarded(cfg, problems, times)
     layers = parse_layers(cfg.layers, n_layers(model))
     info, lens_shape = model_info(model), (len(layers), labels.shape[1])
     reads = read_plan(model.tokenizer, problems, info.prepend_bos)
-    if not reads.digits_split and cfg.causal_layers:
-        raise InterpError(
-            "this tokenizer writes several answer digits as one token, and the causal tests score the tokens "
-            "0-9 one digit at a time, so --causal is refused here (the probes themselves run without it)"
-        )
+    check_causal(reads.digits_split, cfg)
     pos = reads.pos  # [n, scale]
     with times("capture"):
-        acts = capture_reads(model, problems, pos, layers, cfg, progress)
+        acts = capture_reads(model, problems, pos, layers, cfg.sites, cfg.batch_size, progress)
+    precision = {"dtype": fmt.dtype, "reason": fmt.reason}
+    if reference is not None:
+        fast = by_layer({s: a[: cfg.guard_rows] for s, a in acts.items()}, layers)
+        precision["guard"] = check_fast(fmt, fast, reference, "the captured activations").to_json()
     with times("lens"):  # a readout over the tokens 0-9 says nothing where the model writes digits in groups
         lens = lens_accuracy(model, acts["resid_post"], labels) if reads.digits_split else np.full(lens_shape, np.nan)
     beh = None
@@ -212,6 +191,7 @@ def run(
     if cfg.causal_layers:
         with times("causal"):
             causal = causal_tests(model, problems, pos, labels, strata, acts["resid_post"], layers, cfg, progress)
+    times["peak_rss_gb"] = peak_rss_gb()
     return ProbeRun(
         cfg,
         info,
@@ -226,20 +206,34 @@ def run(
         command,
         causal,
         {"digits_split": reads.digits_split, "shared": reads.sharing()},
+        precision,
     )
 
 
-def capture_reads(model, problems: Problems, pos: np.ndarray, layers: list[int], cfg: ProbeRunConfig, progress):
-    """Every probed site, plus resid_post for the logit lens, at each digit's read position [n, layer, scale, d]."""
-    return capture(
-        model,
-        probe_texts(problems),
-        sites=list(dict.fromkeys([*cfg.sites, "resid_post"])),
-        layers=layers,
-        positions=pos,
-        batch_size=cfg.batch_size,
-        progress=progress,
-    )
+def check_causal(digits_split: bool, cfg: ProbeRunConfig) -> None:
+    if not digits_split and cfg.causal_layers:
+        raise InterpError(
+            "this tokenizer writes several answer digits as one token, and the causal tests score the tokens "
+            "0-9 one digit at a time, so --causal is refused here (the probes themselves run without it)"
+        )
+
+
+def load_guarded(cfg: ProbeRunConfig, problems: Problems, times: Stages):
+    """(model, its number format, the float32 guard's slice or None): a fast format's float32 slice is
+    computed first, so the two models never share memory."""
+    fmt = choose_format(cfg.dtype, resolve_device(cfg.device) if cfg.n_devices is None else "cuda")
+    reference = None
+    if fmt.fast:
+        with times("guard"):
+            reference = float32_slice(cfg.model, cfg.device, guard_slice(problems, cfg), cfg.n_devices)
+    with times("load"):
+        model = load_model(cfg.model, device=cfg.device, dtype=fmt.dtype, n_devices=cfg.n_devices)
+    return model, fmt, reference
+
+
+def guard_slice(problems: Problems, cfg: ProbeRunConfig) -> Callable:
+    """What the float32 guard computes: the first `guard_rows` problems' activations, as the run reads them."""
+    return lambda model: read_slice(model, problems, cfg.sites, cfg.layers, cfg.guard_rows)
 
 
 def causal_tests(model, problems, pos, labels, strata, resid, layers, cfg: ProbeRunConfig, progress) -> CausalResult:

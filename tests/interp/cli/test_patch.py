@@ -71,4 +71,6 @@ def test_a_log_gets_one_line_per_stage(tiny_dir, tmp_path, capsys):
     for stage in ("load", "patch", "heads", "atp", "atp_checks"):
         assert f"\n{stage}: " in "\n" + err
     meta = json.loads((tmp_path / "o" / "patch.json").read_text())
-    assert set(meta["timings"]) == {"load_s", "patch_s", "heads_s", "atp_s", "atp_checks_s"}
+    stages = {"load", "patch", "heads", "atp", "atp_checks"}
+    assert set(meta["timings"]) == {f"{s}_s" for s in stages} | {f"{s}_peak_gb" for s in stages}
+    assert all(0 < meta["timings"][f"{s}_peak_gb"] < 100 for s in stages)  # peak memory beside each time

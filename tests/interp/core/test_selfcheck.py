@@ -120,7 +120,7 @@ def test_broken_probe_solver_stops_probe_cli(monkeypatch, tiny_dir, tmp_path, ca
 
 
 def test_a_probe_fit_that_does_not_converge_stops_probe_cli(monkeypatch, tiny_dir, tmp_path, capsys):
-    import interp.runs.probe as run_module
+    import interp.runs.probe_fit as run_module
     from interp.cli.probe import main
     from interp.probes.sweep import NotConverged
 

@@ -1,0 +1,63 @@
+"""The float32 guard: a fast-format run is checked against float32 on its first rows, or stops."""
+
+import json
+
+import pytest
+import torch
+
+from interp.core.selfcheck import SelfCheckError
+from interp.models.precision import Format
+from interp.runs.guard import check_fast
+
+
+def test_check_fast_names_the_worst_place():
+    ref = {"attn_out L0": torch.ones(4, 8), "attn_out L1": torch.ones(4, 8)}
+    fmt = Format("bfloat16", "asked for")
+    ok = check_fast(fmt, {"attn_out L0": ref["attn_out L0"] * 1.01, "attn_out L1": ref["attn_out L1"]}, ref, "x")
+    assert ok.at == "attn_out L0" and ok.worst == pytest.approx(0.01) and ok.n == 4
+    with pytest.raises(SelfCheckError, match=r"x in bfloat16 is 20.0% from float32 at attn_out L1 .* 12.50% \(16"):
+        check_fast(fmt, {"attn_out L0": ref["attn_out L0"], "attn_out L1": ref["attn_out L1"] * 1.2}, ref, "x")
+    with pytest.raises(SelfCheckError):  # NaN never passes
+        check_fast(fmt, {"attn_out L0": ref["attn_out L0"] * torch.nan, "attn_out L1": ref["attn_out L1"]}, ref, "x")
+
+
+def argv(tiny_dir, out, *more):
+    return ["--model", str(tiny_dir), "--n", "60", "--folds", "2", "--behaviour-n", "4", "--out", str(out), "--quiet",
+            *more]  # fmt: skip
+
+
+def test_fast_probe_run_records_its_format_and_guard(tiny_dir, tmp_path):
+    from interp.cli.probe import main
+
+    assert main(argv(tiny_dir, tmp_path / "fast", "--dtype", "bfloat16")) == 0
+    assert main(argv(tiny_dir, tmp_path / "exact")) == 0
+    fast = json.loads((tmp_path / "fast" / "results.json").read_text())
+    exact = json.loads((tmp_path / "exact" / "results.json").read_text())
+    assert fast["model"]["dtype"] == "bfloat16" and exact["model"]["dtype"] == "float32"
+    guard = fast["precision"]["guard"]
+    assert 0 < guard["worst"] < guard["tolerance"] == 0.125 and guard["n"] == 16
+    assert "guard" not in exact["precision"] and exact["precision"]["reason"] == "asked for"
+    assert fast["timings"]["guard_s"] > 0 and fast["timings"]["peak_rss_gb"] > 0
+
+
+def test_a_fast_run_that_drifts_stops_and_writes_nothing(tiny_dir, tmp_path, monkeypatch, capsys):
+    """A fast model whose numbers drift from float32 (here, one weight matrix perturbed 30%) is refused."""
+    import interp.runs.probe as run_module
+    from interp.cli.probe import main
+
+    real = run_module.load_model
+
+    def drifted(*a, dtype=None, **k):
+        model = real(*a, dtype=dtype, **k)
+        if dtype != "float32":
+            with torch.no_grad():
+                w = model.blocks[0].mlp.out.original_component.weight
+                w.mul_(1 + 0.3 * torch.randn(w.shape, generator=torch.Generator().manual_seed(0)).to(w.dtype))
+        return model
+
+    monkeypatch.setattr(run_module, "load_model", drifted)
+    out = tmp_path / "fast"
+    assert main(argv(tiny_dir, out, "--dtype", "bfloat16")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "float32 guard: the captured activations in bfloat16" in err[0]
+    assert not out.exists()
