@@ -25,6 +25,7 @@ from interp.core.errors import InterpError
 from interp.core.files import write_outputs
 from interp.reports.html import assemble
 from interp.reports.sections import nll_sections
+from interp.runs.guard import precision_line
 from interp.runs.nll import NLLRun, NLLRunConfig, run, stats_table
 from interp.tasks.long_context import LongContextConfig, TextSourceError
 
@@ -110,5 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             print(stats_table(m.model, m.stats))
     write(res, out)
     print(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
+    for m in res.models:
+        print(f"{m.model}: {precision_line(m.precision)}")
     write_figures(lambda: nll_sections(res.for_report()), out, a.formats)
     return 0

@@ -27,10 +27,12 @@ from interp.cli.common import (
 )
 from interp.core.errors import InterpError
 from interp.core.files import write_outputs
+from interp.core.stages import timing_line
 from interp.interventions.patching import PatchConfig
 from interp.models.loading import task_defaults
 from interp.reports.html import assemble
 from interp.reports.sections import patch_sections
+from interp.runs.guard import precision_line
 from interp.runs.patch import LABEL, PatchRun, PatchRunConfig, run
 from interp.tasks.arithmetic import ArithmeticConfig
 
@@ -133,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     write(res, out, a.threshold)
     print(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
     write_figures(lambda: patch_sections(res.for_report(), a.threshold), out, a.formats)
+    print(timing_line(res.meta["timings"]))
+    print(precision_line(res.meta["precision"]))
     return 0
 
 

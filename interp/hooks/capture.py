@@ -97,9 +97,10 @@ def capture(
         pad_id = _pad_id(model)
         make_batch = lambda idx: pad([toks.ids[i] for i in idx], pad_id)  # noqa: E731
     width = int(lengths.max()) if pos is None else None
-    flat = _run(model, order, make_batch, width, lengths, pos, names, batch_size, dtype, progress, check)
+    store = SiteBuffers(dtype, {n: (s, i, len(hooks)) for s, hooks in by_site.items() for i, n in enumerate(hooks)})
+    flat = _run(model, order, make_batch, width, lengths, pos, names, batch_size, dtype, progress, check, store)
     if by_site:
-        flat = {s: torch.stack([flat.pop(n) for n in hooks], dim=1) for s, hooks in by_site.items()}
+        flat = {s: store.buffers[s] for s in by_site}
     return Activations(flat, layers=layer_list, positions=pos, lengths=lengths)
 
 
@@ -121,11 +122,12 @@ def _requested(model, names, sites, layers) -> tuple[list[str], dict[str, list[s
 
 
 def _run(
-    model, order, make_batch, width, lengths, pos, names, batch_size, dtype, progress, check=True
+    model, order, make_batch, width, lengths, pos, names, batch_size, dtype, progress, check, store
 ) -> dict[str, Tensor]:
     n = len(order)
     wanted = set(names)
     out: dict[str, Tensor] = {}
+
     batch_rows: Tensor = torch.empty(0, dtype=torch.long, device=HOST)
     batch_pos: Tensor | None = None
     seen: set[str] = set()
@@ -138,7 +140,7 @@ def _run(
             picked = picked.detach().to("cpu", dtype)
             if name not in out:
                 shape = (n, width, *picked.shape[2:]) if batch_pos is None else (n, *picked.shape[1:])
-                out[name] = torch.zeros(shape, dtype=dtype, device=HOST)
+                out[name] = store.tensor(name, shape)
             if batch_pos is None:  # keep padding at zero, not the model's output on pad tokens
                 real = torch.arange(picked.shape[1], device=HOST) < lengths[batch_rows, None]
                 picked = picked * real.reshape(*real.shape, *[1] * (picked.ndim - 2))
@@ -175,6 +177,25 @@ def _run(
     if check:
         _check_first_rows(model, order[:2], make_batch, lengths, pos, names, out, dtype, device)
     return out
+
+
+@dataclass
+class SiteBuffers:
+    """Where each hook's activations go: a tensor of its own, or, for a hook in `slots` ({name: (site,
+    layer index, layers)}), its layer's slice of its site's [n, layer, ...] tensor, so that no stacking copy
+    doubles the memory at the end."""
+
+    dtype: torch.dtype
+    slots: dict[str, tuple[str, int, int]]
+    buffers: dict[str, Tensor] = field(default_factory=dict)
+
+    def tensor(self, name: str, shape: tuple[int, ...]) -> Tensor:
+        if name not in self.slots:
+            return torch.zeros(shape, dtype=self.dtype, device=HOST)
+        site, i, count = self.slots[name]
+        if site not in self.buffers:
+            self.buffers[site] = torch.zeros((shape[0], count, *shape[1:]), dtype=self.dtype, device=HOST)
+        return self.buffers[site][:, i]
 
 
 def _check_first_rows(model, rows, make_batch, lengths, pos, names, out, dtype, device) -> None:

@@ -23,10 +23,12 @@ from interp.context.nll import (
 from interp.context.stats import ContextStats
 from interp.core.errors import InterpError
 from interp.core.versions import versions
-from interp.models.devices import resolve_dtype
+from interp.models.devices import model_device
 from interp.models.loading import load_hf, resolve, tokenizer_adds_bos
+from interp.models.precision import choose_format, to_mixed
 from interp.reports.html import notebook
 from interp.reports.sections import nll_sections
+from interp.runs.guard import check_fast
 from interp.tasks.long_context import Document, LongContextConfig, load_documents, make_windows
 
 
@@ -62,6 +64,7 @@ class ModelNLL:
     attention: str
     nll: np.ndarray = field(repr=False)
     stats: dict | None = field(default=None, repr=False)  # `ContextStats.result()`
+    precision: dict = field(default_factory=dict)  # the number format, and a fast one's float32 guard
 
     @property
     def summary(self) -> dict:
@@ -75,6 +78,7 @@ class ModelNLL:
 
 
 STAT_ARRAYS = ("norm", "far", "first", "count")
+GUARD_TOKENS = 512  # tokens of the first window a fast format is checked on against float32
 STAT_META = ("sites", "far_k", "buckets")
 
 
@@ -119,7 +123,7 @@ class NLLRun:
                 stats = d["stats"] | {k: arrays[f"{d['model']}/{k}"] for k in STAT_ARRAYS}
             models.append(
                 ModelNLL(
-                    **{k: d[k] for k in ModelNLL.__dataclass_fields__ if k not in ("nll", "stats")},
+                    **{k: d[k] for k in ModelNLL.__dataclass_fields__ if k not in ("nll", "stats") and k in d},
                     nll=arrays[d["model"]],
                     stats=stats,
                 )
@@ -173,11 +177,7 @@ def run_model(
     `on_stage(name, seconds)` is called when the model has loaded and when its windows are done."""
     t = time.perf_counter()
     name, path, hf, tok = load_hf(
-        name,
-        resolve_dtype(cfg.dtype),
-        attn_implementation="eager" if cfg.stats else "sdpa",
-        device=cfg.device,
-        n_devices=cfg.n_devices,
+        name, attn_implementation="eager" if cfg.stats else "sdpa", device=cfg.device, n_devices=cfg.n_devices
     )
     if on_stage:
         on_stage(f"load {name}", time.perf_counter() - t)
@@ -193,6 +193,7 @@ def run_model(
         win_ids = win.ids
     acc = ContextStats(hf.config.num_hidden_layers) if cfg.stats else None
     t0 = time.perf_counter()
+    precision = to_format(hf, cfg, torch.as_tensor(win_ids[0][:GUARD_TOKENS], device="cpu")[None])
     check_chunked(hf, torch.as_tensor(win_ids[0], device="cpu")[None])
     rows = []
     with acc.attach(hf) if acc else nullcontext():
@@ -214,7 +215,21 @@ def run_model(
         "eager" if cfg.stats else "sdpa",
         nll,
         acc.result() if acc else None,
+        precision,
     )
+
+
+def to_format(hf, cfg: NLLRunConfig, first: torch.Tensor) -> dict:
+    """Put `hf` (float32) in the run's number format; a fast one is checked against float32 first, on the
+    NLL of the first window's first tokens, computed by the same model before and after."""
+    fmt = choose_format(cfg.dtype, model_device(hf))
+    out = {"dtype": fmt.dtype, "reason": fmt.reason}
+    if fmt.fast:
+        reference = {"nll": token_nll(hf, first, cfg.chunk)}
+        to_mixed(hf, fmt.torch_dtype, hf.config.get_text_config().hidden_size)
+        fast = {"nll": token_nll(hf, first, cfg.chunk)}
+        out["guard"] = check_fast(fmt, fast, reference, f"the NLL of the first {first.shape[1]} tokens").to_json()
+    return out
 
 
 def run(cfg: NLLRunConfig, command: str = "", progress: bool | None = None, on_stage: Callable | None = None) -> NLLRun:

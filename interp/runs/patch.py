@@ -7,8 +7,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from interp.core.stages import Stages
+from interp.core.stages import Stages, peak_rss_gb
 from interp.core.versions import versions
 from interp.interventions.atp import AtPResult, agreement, attribution_patch
 from interp.interventions.atp_checks import diagnose, graddrop, patch_path, site_label
@@ -16,12 +17,16 @@ from interp.interventions.heads import HeadPatchConfig, run_head_patching
 from interp.interventions.pairs import pair_tokens
 from interp.interventions.patching import PatchConfig, Site
 from interp.interventions.sublayers import PatchResult, run_patching
+from interp.models.devices import resolve_device
 from interp.models.loading import load_model
+from interp.models.precision import choose_format
 from interp.reports.html import notebook
 from interp.reports.sections import patch_sections
+from interp.runs.guard import check_fast, float32_slice
 from interp.tasks.arithmetic import ArithmeticConfig, make_pairs
 
 LABEL = {"attn_out": "ATT", "mlp_out": "MLP"}
+GUARD_PAIRS = 8  # pairs the float32 guard patches in both formats
 
 
 def sublayer_number(site: str, layer: int) -> int:
@@ -119,12 +124,21 @@ def run(
 ) -> PatchRun:
     """The whole run; `on_stage(name, seconds)` is called as each stage ends."""
     times = Stages(on_stage)
-    with times("load"):
-        model = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, n_devices=cfg.n_devices)
     pairs = make_pairs(cfg.task, cfg.seed)
+    fmt = choose_format(cfg.dtype, resolve_device(cfg.device) if cfg.n_devices is None else "cuda")
+    reference = None
+    if fmt.fast:  # the float32 slice first, so the two models never share memory
+        with times("guard"):
+            reference = float32_slice(cfg.model, cfg.device, lambda m: first_effects(m, pairs, cfg), cfg.n_devices)
+    with times("load"):
+        model = load_model(cfg.model, device=cfg.device, dtype=fmt.dtype, n_devices=cfg.n_devices)
     batch, kept = pair_tokens(model, pairs)
     with times("patch"):
         res = run_patching(model, **batch, cfg=cfg.patch, progress=progress)
+    precision = {"dtype": fmt.dtype, "reason": fmt.reason}
+    if reference is not None:
+        fast = first_effects(model, pairs, cfg)
+        precision["guard"] = check_fast(fmt, fast, reference, "the first pairs' patching effects").to_json()
     suffix = [model.tokenizer.decode([i]) for i in batch["clean"][0, res.prefix_tokens :].tolist()]
     extra, more = methods(model, batch, res, cfg, progress, times)
     meta = {
@@ -139,11 +153,20 @@ def run(
         "ld_clean": res.ld_clean,
         "ld_corrupt": res.ld_corrupt,
         "top": top_sites(res.effect, res.sites, ci=res.effect_ci),
-        "timings": dict(times),
+        "timings": dict(times) | {"peak_rss_gb": peak_rss_gb()},
+        "precision": precision,
         "versions": versions(),
         "command": command,
     } | more
     return PatchRun(cfg, res, meta, extra)
+
+
+def first_effects(model, pairs, cfg: PatchRunConfig) -> dict[str, torch.Tensor]:
+    """The sublayer grid on the first `GUARD_PAIRS` pairs: what the float32 guard compares."""
+    batch, _ = pair_tokens(model, pairs)
+    batch = {k: v[:GUARD_PAIRS] for k, v in batch.items()}
+    res = run_patching(model, **batch, cfg=cfg.patch, progress=False)
+    return {"effect": torch.as_tensor(res.effect)}
 
 
 def methods(model, batch: dict, res: PatchResult, cfg: PatchRunConfig, progress, times: Stages) -> tuple[dict, dict]:

@@ -72,5 +72,5 @@ def test_a_log_gets_one_line_per_stage(tiny_dir, tmp_path, capsys):
         assert f"\n{stage}: " in "\n" + err
     meta = json.loads((tmp_path / "o" / "patch.json").read_text())
     stages = {"load", "patch", "heads", "atp", "atp_checks"}
-    assert set(meta["timings"]) == {f"{s}_s" for s in stages} | {f"{s}_peak_gb" for s in stages}
+    assert set(meta["timings"]) == {f"{s}_s" for s in stages} | {f"{s}_peak_gb" for s in stages} | {"peak_rss_gb"}
     assert all(0 < meta["timings"][f"{s}_peak_gb"] < 100 for s in stages)  # peak memory beside each time

@@ -61,3 +61,25 @@ def test_a_fast_run_that_drifts_stops_and_writes_nothing(tiny_dir, tmp_path, mon
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "float32 guard: the captured activations in bfloat16" in err[0]
     assert not out.exists()
+
+
+def test_fast_patch_and_nll_runs_carry_their_guard(tiny_dir, tmp_path):
+    from interp.runs.nll import NLLRunConfig, to_format
+    from interp.runs.patch import PatchRunConfig, run
+    from interp.tasks.arithmetic import ArithmeticConfig
+
+    cfg = PatchRunConfig(model=str(tiny_dir), task=ArithmeticConfig(n=12, digits=(2, 2), shots=1), dtype="bfloat16")
+    res = run(cfg, progress=False)
+    guard = res.meta["precision"]["guard"]
+    assert res.meta["precision"]["dtype"] == "bfloat16" and 0 < guard["worst"] < guard["tolerance"]
+    assert run(PatchRunConfig(model=str(tiny_dir), task=cfg.task), progress=False).meta["precision"] == {
+        "dtype": "float32", "reason": "asked for"
+    }  # fmt: skip
+
+    from transformers import AutoModelForCausalLM
+
+    hf = AutoModelForCausalLM.from_pretrained(tiny_dir, dtype=torch.float32).eval()
+    ids = torch.randint(4, 40, (1, 40), generator=torch.Generator().manual_seed(0))
+    precision = to_format(hf, NLLRunConfig(dtype="bfloat16", chunk=16), ids)
+    assert precision["guard"]["worst"] < precision["guard"]["tolerance"]
+    assert hf.model.layers[0].mlp.down_proj.weight.dtype == torch.bfloat16
