@@ -20,13 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
+RESULT = {"probe": "results.json", "patch": "patch.json"}
+
 
 def run(job: str, dtype: str, out: Path, extra: list[str]) -> tuple[dict, float]:
     cmd = [sys.executable, "-m", f"interp.{job}", "--dtype", dtype, "--out", str(out), "--quiet", *extra]
     t = time.perf_counter()
     subprocess.run(cmd, check=True)
     wall = time.perf_counter() - t
-    return json.loads((out / "results.json").read_text()), wall
+    return json.loads((out / RESULT[job]).read_text()), wall
 
 
 def largest(a, b) -> tuple[float, int, int]:

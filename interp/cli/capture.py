@@ -18,11 +18,16 @@ import torch
 
 from interp.cli.common import Parser, add_device_args, command_line, fail, parse, seed
 from interp.core.errors import InterpError
+from interp.hooks.capture import capture
 from interp.hooks.names import SITES
 from interp.hooks.prompts import read_prompts
 from interp.hooks.store import capture_to_disk, process_group
 from interp.hooks.tokens import TokenMatch
+from interp.models.devices import resolve_device
 from interp.models.loading import load_model
+from interp.models.precision import choose_format
+from interp.runs.guard import check_fast, float32_slice
+from interp.runs.probe_reads import by_layer
 from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic
 
 
@@ -62,14 +67,15 @@ def main(argv: list[str] | None = None) -> int:
         rank, world = process_group()
         prompts = read_prompts(Path(a.prompts)) if a.prompts else _arithmetic(a)
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if joined == "nccl" else a.device
-        model = load_model(a.model, device=device, dtype=a.dtype)
+        positions = TokenMatch(a.match) if a.match else "last"
+        model = guarded_model(a, device, prompts, sites, positions)
         store = capture_to_disk(
             model,
             prompts,
             a.out,
             sites=sites,
             layers=a.layer,
-            positions=TokenMatch(a.match) if a.match else "last",
+            positions=positions,
             shard_size=a.shard_size,
             batch_size=a.batch_size,
             progress=False if a.quiet or rank else None,
@@ -84,6 +90,27 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"store": str(store.path), "n": len(store), "keys": store.keys, "processes": world}))
         print(f"wrote {len(store.shards)} shards to {store.path} ({command})")
     return 0
+
+
+GUARD_ROWS = 16  # prompts a fast format is checked on against float32
+
+
+def guarded_model(a, device: str, prompts: list[str], sites: list[str], positions):
+    """The model in its number format; a fast one must match float32 on the first prompts before any shard
+    is written (`interp.runs.guard`)."""
+    fmt = choose_format(a.dtype, resolve_device(device))
+    if not fmt.fast:
+        return load_model(a.model, device=device, dtype=fmt.dtype)
+    first = prompts[:GUARD_ROWS]
+
+    def acts(model):
+        out = capture(model, first, sites=sites, layers=a.layer, positions=positions, progress=False)
+        return by_layer(out, out.layers)
+
+    reference = float32_slice(a.model, device, acts)
+    model = load_model(a.model, device=device, dtype=fmt.dtype)
+    check_fast(fmt, acts(model), reference, "the captured activations")
+    return model
 
 
 def _join_process_group(device: str) -> str | None:

@@ -154,8 +154,11 @@ def summary(m: dict) -> None:
         ci = f" [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}]" if "ci" in r else ""
         print(f"  head L{r['layer']}H{r['head']}: {r['effect']:+.3f}{ci}")
     for grid, ag in (m.get("atp") or {}).items():
-        print(f"attribution patching vs exact, {grid}: Spearman {ag['spearman']:.3f}, top-{ag['top_k']} overlap "
-              f"{ag['top_k_overlap']:.2f}")  # fmt: skip
+        rho_ci, top_ci = (
+            f" [{ag[k][0]:.2f}, {ag[k][1]:.2f}]" if k in ag else "" for k in ("spearman_ci", "top_k_overlap_ci")
+        )
+        print(f"attribution patching vs exact, {grid}: Spearman {ag['spearman']:.3f}{rho_ci}, top-{ag['top_k']} "
+              f"overlap {ag['top_k_overlap']:.2f}{top_ci}")  # fmt: skip
     for c in (m.get("atp_checks") or {}).get("cells", []):
         print(f"  {c['site']}: exact {c['exact']:+.3f}, AtP {c['atp']:+.3f}, GradDrop {c['graddrop']:.3f}, "
               f"frozen attention {c['frozen'][-1]:+.3f}, and norms {c['frozen_norms'][-1]:+.3f}: {c['diagnosis']}")  # fmt: skip

@@ -99,14 +99,22 @@ def reads_line(reads: dict) -> str:
 
 def causal_lines(c) -> str:
     """Per digit scale, the layer where ablating the probe subspace costs the model most beyond a random edit of
-    the same norm, and where steering flips its answer most often."""
+    the same norm, and where steering flips its answer most often, each with its 95% interval paired by
+    problem."""
     drop, lines = c.ablation_drop(), ["causal tests (held-out problems; the control is a random edit of equal norm):"]
     for k, t in enumerate(c.targets):
         a, f = int(drop[:, k].argmax()), int(c.flip[:, k].argmax())
+        lost, gain = (
+            f", beyond random {v[0]:+.2f} [{v[1][0]:+.2f}, {v[1][1]:+.2f}]" if v[1] is not None else ""
+            for v in (
+                (drop[a, k], None if c.ablation_drop_ci is None else c.ablation_drop_ci[a, k]),
+                (c.flip[f, k] - c.flip_random[f, k], None if c.flip_gain_ci is None else c.flip_gain_ci[f, k]),
+            )
+        )
         lines.append(
             f"  {t}: model {c.model[k]:.2f} unedited; ablating the probe at layer {c.layers[a]}: "
-            f"{c.model_ablate[a, k]:.2f} (random {c.model_ablate_random[a, k]:.2f}); steering at layer "
-            f"{c.layers[f]} flips {c.flip[f, k]:.2f} to the target (random {c.flip_random[f, k]:.2f})"
+            f"{c.model_ablate[a, k]:.2f} (random {c.model_ablate_random[a, k]:.2f}{lost}); steering at layer "
+            f"{c.layers[f]} flips {c.flip[f, k]:.2f} to the target (random {c.flip_random[f, k]:.2f}{gain})"
         )
     return "\n".join(lines)
 

@@ -59,9 +59,16 @@ class AtPResult(JsonResult):
     ld_clean: float
     ld_corrupt: float
     n_pairs: int
+    # per pair, positions summed: each kind's contributions [n, layer] (z: [n, layer, head]) and the pair's
+    # clean and corrupted LDs [2, n], for intervals over pairs (`interp.interventions.uncertainty`)
+    per_pair: dict[str, np.ndarray] | None = None
+    ld_per_pair: np.ndarray | None = None
 
     def layer(self, kind: str) -> np.ndarray:
         return self.estimate[kind].sum(-1)
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in super().to_json().items() if k not in ("per_pair", "ld_per_pair")}
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Each kind's estimate, as patch.npz names it (`atp_attn_out`, ...)."""
@@ -125,6 +132,7 @@ def attribution_patch(
     names = {f"blocks.{layer}.{HOOKS[k]}": (k, layer) for k in kinds for layer in range(L)}
     P = common_prefix(torch.cat([clean, corrupt]).tolist())
     total: dict[str, Tensor] = {}
+    pairs: dict[str, list[Tensor]] = {n: [] for n in names}
     lds = {"clean": [], "corrupt": []}
     for i in tqdm(
         range(0, len(clean), batch), desc="attribution patching", disable=None if progress is None else not progress
@@ -136,16 +144,21 @@ def attribution_patch(
         ld, acts, grads = corrupted_gradients(model, list(names), k, g, b)
         lds["corrupt"].append(ld.detach())
         for n, grad in grads.items():
-            contrib = (grad * (cache[n] - acts[n])).sum(-1)[:, P:].sum(0)  # [pos] or [pos, head]
-            total[n] = total.get(n, 0) + contrib.detach()
+            contrib = (grad * (cache[n] - acts[n])).sum(-1)[:, P:].detach()  # [b, pos] or [b, pos, head]
+            total[n] = total.get(n, 0) + contrib.sum(0)
+            pairs[n].append(contrib.sum(1).float().cpu())
     lc, lk = (float(torch.cat(v).float().mean()) for v in (lds["clean"], lds["corrupt"]))
     denom = (lc - lk) * len(clean)
-    estimate = {}
+    estimate, per_pair = {}, {}
     for kind in kinds:
         per = [total[f"blocks.{layer}.{HOOKS[kind]}"] for layer in range(L)]
         arr = torch.stack(per).float().cpu().numpy() / denom if denom else np.full((L, *per[0].shape), np.nan)
         estimate[kind] = arr.transpose(0, 2, 1) if kind == "z" else arr  # z: [layer, head, pos]
-    return AtPResult(list(kinds), estimate, lc, lk, len(clean))
+        per_pair[kind] = torch.stack(
+            [torch.cat(pairs[f"blocks.{layer}.{HOOKS[kind]}"]) for layer in range(L)], 1
+        ).numpy()
+    ld_pairs = np.stack([torch.cat(lds[k]).float().cpu().numpy() for k in ("clean", "corrupt")])
+    return AtPResult(list(kinds), estimate, lc, lk, len(clean), per_pair, ld_pairs)
 
 
 def agreement(exact: np.ndarray, estimate: np.ndarray, k: int = 10) -> dict:

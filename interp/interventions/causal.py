@@ -21,7 +21,7 @@ Probes are fitted on training problems and every number is measured on held-out 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ from interp.interventions.edits import digit_logits_under_edits
 from interp.interventions.lens import logit_lens
 from interp.models.devices import HOST
 from interp.probes.batched import fit_batched
+from interp.probes.intervals import bootstrap_means
 from interp.probes.sweep import NotConverged
 from interp.reports.html import notebook
 from interp.reports.probe import causal_section
@@ -79,6 +80,10 @@ class CausalResult:
     flip_random: Float[np.ndarray, "layer scale"]
     probe_flip: Float[np.ndarray, "layer scale"]  # steering: the probe's prediction becomes the target
     config: dict = field(default_factory=dict)
+    # 95% intervals, paired by problem (a bootstrap over the held-out problems): accuracy lost to the probe
+    # ablation beyond the random edit's, and flips by steering beyond the random edit's
+    ablation_drop_ci: Float[np.ndarray, "layer scale 2"] | None = None
+    flip_gain_ci: Float[np.ndarray, "layer scale 2"] | None = None
 
     def _repr_html_(self) -> str:
         return notebook([causal_section(self.to_json(), "causal tests")])
@@ -92,11 +97,13 @@ class CausalResult:
         return [f.name for f in fields(cls) if f.name not in ("layers", "targets", "config")]
 
     def to_json(self) -> dict:
-        return asdict(self) | {k: np.asarray(getattr(self, k)).tolist() for k in self.arrays()}
+        arrays = {k: np.asarray(v).tolist() for k in self.arrays() if (v := getattr(self, k)) is not None}
+        return asdict(self) | arrays
 
     @classmethod
     def from_json(cls, d: dict) -> CausalResult:
-        return cls(d["layers"], d["targets"], config=d.get("config", {}), **{k: np.asarray(d[k]) for k in cls.arrays()})
+        arrays = {k: np.asarray(d[k]) for k in cls.arrays() if d.get(k) is not None}  # older files lack intervals
+        return cls(d["layers"], d["targets"], config=d.get("config", {}), **arrays)
 
 
 @dataclass(frozen=True)
@@ -184,17 +191,14 @@ def causal_probe_tests(
     """
     cfg = cfg or CausalConfig()
     L, T = len(layers), labels.shape[1]
-    for k in range(T):  # steering needs another digit to steer to
-        seen = np.unique(labels[train][labels[train, k] >= 0, k])
-        if len(seen) < 2:
-            raise InterpError(f"causal tests: the training problems write only {seen.tolist()} at digit scale "
-                              f"{k + 1}, so there is no other digit to steer to; leave that scale out")  # fmt: skip
+    check_steerable(labels, train)
     cells = _cells(acts, labels, train, cfg)
     stacked = [(torch.stack([c.w for c in cs]), torch.stack([c.b for c in cs])) for cs in cells]  # per scale
     g = torch.Generator().manual_seed(cfg.seed)
     d = acts.shape[-1]
     keys = ("probe", "probe_ablate", "probe_flip", "lens", "lens_ablate", "lens_ablate_random", "model", *CONDITIONS)
     tally = {key: np.zeros((L, T)) for key in keys}
+    paired = {key: [[] for _ in range(T)] for key in CONDITIONS}  # per scale, each problem's hits [layer]
     n = np.zeros(T, dtype=int)
     jobs = [(i, k) for k in range(T) for i in test if labels[i, k] >= 0]
     for j, (i, k) in enumerate(tqdm(jobs, desc="causal tests", disable=None if progress is None else not progress)):
@@ -210,8 +214,36 @@ def causal_probe_tests(
         lens = logit_lens(model, torch.cat([x[:, None], edited[:, :2]], 1), digit_ids).argmax(-1)  # [layer, 3]
         for key, hit in _hits(x, edited, stacked[k], out, lens, y, targets).items():
             tally[key][:, k] += hit
+            if key in paired:
+                paired[key][k].append(hit)
     rank = np.array([[cells[k][li].Q.shape[1] for k in range(T)] for li in range(L)])
-    return _result(layers, n, rank, tally, cfg)
+    return replace(_result(layers, n, rank, tally, cfg), **paired_intervals(paired, L, cfg.seed))
+
+
+def check_steerable(labels: Int[np.ndarray, "n scale"], train: Int[np.ndarray, " n_train"]) -> None:
+    """Steering needs another digit to steer to: refuse a scale whose training problems write one digit."""
+    for k in range(labels.shape[1]):
+        seen = np.unique(labels[train][labels[train, k] >= 0, k])
+        if len(seen) < 2:
+            raise InterpError(f"causal tests: the training problems write only {seen.tolist()} at digit scale "
+                              f"{k + 1}, so there is no other digit to steer to; leave that scale out")  # fmt: skip
+
+
+def paired_intervals(paired: dict, L: int, seed: int, n_boot: int = 2000) -> dict[str, np.ndarray]:
+    """Each layer's accuracy lost (ablation) and flips gained (steering) beyond the random edit: 95% intervals
+    of the mean per-problem difference, resampling the problems (both conditions ran on the same ones)."""
+    T, rng = len(paired["ablate"]), np.random.default_rng(seed)
+    out = {key: np.full((L, T, 2), np.nan) for key in ("ablation_drop_ci", "flip_gain_ci")}
+    for k in range(T):
+        if not paired["ablate"][k]:
+            continue
+        hit = {key: np.stack(paired[key][k]) for key in CONDITIONS}  # [m, layer]
+        for key, d in (
+            ("ablation_drop_ci", hit["ablate_random"] - hit["ablate"]),
+            ("flip_gain_ci", hit["steer"] - hit["steer_random"]),
+        ):
+            out[key][:, k] = np.percentile(bootstrap_means(d, n_boot, rng), [2.5, 97.5], axis=0).T
+    return out
 
 
 def _result(layers: list[int], n: np.ndarray, rank: np.ndarray, tally: dict, cfg: CausalConfig) -> CausalResult:

@@ -52,6 +52,7 @@ class PatchResult(JsonResult):
     zero_ablation: Float[np.ndarray, "site layer"] | None = None
     mean_ablation: Float[np.ndarray, "site layer"] | None = None
     effect_ci: Float[np.ndarray, "site layer 2"] | None = None  # 95% interval over pairs (bootstrap)
+    patched_per_pair: Float[np.ndarray, "n site layer"] | None = None  # each pair's LD with the site patched
 
     ARRAYS = (
         "ld_clean_per_pair",
@@ -65,6 +66,7 @@ class PatchResult(JsonResult):
         "act_norm",
         "act_mean_abs",
         "effect_ci",
+        "patched_per_pair",
     )
 
     def _repr_html_(self) -> str:
@@ -121,7 +123,6 @@ def run_patching(
     ld_clean, ld_corrupt = (p.forward(x).numpy() for x in (p.clean, p.corrupt))  # Patcher.forward: CPU tensors
     lc, lk = float(ld_clean.mean()), float(ld_corrupt.mean())
     norm = lambda v: normalised_effect(v, lc, lk)  # noqa: E731
-
     K, layer_sites = len(cfg.sites), [Site(k, layer) for k in cfg.sites for layer in range(L)]
     pos_sites = [Site(k, layer, q) for k in cfg.sites for layer in range(L) for q in range(p.S)] * cfg.per_position
     pairs: list = []  # per-pair LDs, for the intervals over pairs
@@ -129,7 +130,8 @@ def run_patching(
         p.corrupt, layer_sites + pos_sites, lambda s: clean_acts[s.hook], cfg.rows_per_forward, progress, pairs
     )
     per_pair = np.concatenate(pairs)[: K * L].T  # [n, site x layer]
-    extra = {"effect_ci": effect_interval(per_pair, ld_clean, ld_corrupt, cfg.n_boot, cfg.seed).reshape(K, L, 2)}
+    ci = effect_interval(per_pair, ld_clean, ld_corrupt, cfg.n_boot, cfg.seed).reshape(K, L, 2)
+    extra = {"effect_ci": ci, "patched_per_pair": per_pair.reshape(-1, K, L)}
     if cfg.per_position:
         extra["raw_pos"] = ld[K * L :].reshape(K, L, p.S)
         extra["effect_pos"] = norm(extra["raw_pos"])

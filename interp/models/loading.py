@@ -208,7 +208,7 @@ def load_model(
             del folded
         if fmt.fast:
             to_mixed(bridge.original_model, fmt.torch_dtype, bridge.cfg.d_model)
-    return _finish(bridge if dev == HOST else bridge.to(dev), name, path, tok, fmt.dtype)
+    return _finish(bridge if dev == HOST else bridge.to(dev, print_details=False), name, path, tok, fmt.dtype)
 
 
 def boot(path: Path, processing: bool):

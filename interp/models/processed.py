@@ -14,6 +14,8 @@ float32 log-probs of a fixed text, which every float32 load recomputes and must 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 from pathlib import Path
 
 import torch
@@ -52,7 +54,7 @@ def save_weights(model: torch.nn.Module, path: Path) -> None:
         v = v.detach().contiguous()
         tensors[k] = v.clone() if v.data_ptr() in seen else v
         seen.add(v.data_ptr())
-    tmp = path.with_name(f".{path.name}.partial")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")  # two loads may race
     try:
         save_file(tensors, str(tmp))
         tmp.replace(path)

@@ -17,6 +17,7 @@ from interp.interventions.heads import HeadPatchConfig, run_head_patching
 from interp.interventions.pairs import pair_tokens
 from interp.interventions.patching import PatchConfig, Site
 from interp.interventions.sublayers import PatchResult, run_patching
+from interp.interventions.uncertainty import agreement_interval
 from interp.models.devices import resolve_device
 from interp.models.loading import load_model
 from interp.models.precision import choose_format
@@ -169,6 +170,16 @@ def first_effects(model, pairs, cfg: PatchRunConfig) -> dict[str, torch.Tensor]:
     return {"effect": torch.as_tensor(res.effect)}
 
 
+def sublayer_agreement_ci(res: PatchResult, atp: AtPResult, seed: int) -> dict:
+    """95% intervals over pairs of AtP's Spearman and top-k overlap with the exact sublayer grid."""
+    if res.patched_per_pair is None or atp.per_pair is None:
+        return {}
+    n = res.n_pairs
+    exact = (res.patched_per_pair.reshape(n, -1), res.ld_clean_per_pair, res.ld_corrupt_per_pair)
+    est = (np.stack([atp.per_pair[s] for s in res.sites], 1).reshape(n, -1), *atp.ld_per_pair)
+    return agreement_interval(exact, est, seed=seed)
+
+
 def methods(model, batch: dict, res: PatchResult, cfg: PatchRunConfig, progress, times: Stages) -> tuple[dict, dict]:
     """(arrays, meta) of the per-head grid and attribution patching, where the config asks for them."""
     arrays, meta = {}, {}
@@ -185,7 +196,7 @@ def methods(model, batch: dict, res: PatchResult, cfg: PatchRunConfig, progress,
             atp = attribution_patch(model, **batch, progress=progress)
         arrays |= {f"atp_{k}": v for k, v in atp.estimate.items()}
         est = np.stack([atp.layer(s) for s in res.sites])  # [site, layer]
-        meta["atp"] = {"sublayers": agreement(res.effect, est)}
+        meta["atp"] = {"sublayers": agreement(res.effect, est) | sublayer_agreement_ci(res, atp, cfg.patch.seed)}
         if res.effect_pos is not None:
             meta["atp"]["positions"] = agreement(res.effect_pos, np.stack([atp.estimate[s] for s in res.sites]))
         if heads is not None:

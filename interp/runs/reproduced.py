@@ -16,6 +16,7 @@ from interp.reports.grids import sublayer_grid
 from interp.reports.html import assemble
 from interp.reports.sequences import prediction_rows, sequence_rows
 from interp.runs.patch import top_sites
+from interp.runs.probe_verdicts import breakdown
 from interp.runs.reproduce import SEED, Step, StepRun
 from interp.runs.results import read_result
 
@@ -203,14 +204,11 @@ def accuracy(data: dict) -> tuple[str, list]:
         parts.append(
             f"scale {j + 1} {acc[si, li, j]:.2f} ({sites[si]} layer {layers[li]}; majority {data['majority'][j]:.2f})"
         )
-    peaks = [acc[:, :, j].max() for j in range(acc.shape[2])]
-    falls = all(x >= y for x, y in zip(peaks, peaks[1:], strict=False))
     text = (
         f"{data['name']}, probes read {data['read_at']}, layers {layers[0]}-{layers[-1]}. Peak held-out "
-        "accuracy " + "; ".join(parts) + f". The ones digit peaks at {peaks[0]:.2f} (published: about 0.85). "
-        + ("Accuracy falls with digit scale, as published." if falls else
-           "Unlike the published figure, accuracy does not fall steadily with digit scale.")
-    )  # fmt: skip
+        "accuracy " + "; ".join(parts) + f". The ones digit peaks at {acc[:, :, 0].max():.2f} (published: about "
+        "0.85). " + breakdown(data)
+    )
     figs = [
         digit_scale_heatmap(
             acc[i].T, layers, ci=np.asarray(data["ci95"])[i].T, title=f"Accuracy Breakdown: {data['name']}, {s}"

@@ -34,3 +34,28 @@ def test_bad_input_is_one_line(tiny_dir, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert msg in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_fast_format_is_guarded_before_any_shard(tiny_dir, tiny_model, tmp_path, capsys, monkeypatch):
+    import interp.cli.capture as cli
+    from interp.core.selfcheck import relative_distance
+
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("12+35=\n7+8=\n1+1=\n")
+    argv = ["--model", str(tiny_dir), "--prompts", str(prompts), "--site", "mlp_out", "--dtype", "bfloat16", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "fast")]) == 0
+    ref = capture(tiny_model, ["12+35=", "7+8=", "1+1="], sites=["mlp_out"])["mlp_out"]
+    assert 0 < relative_distance(ActivationStore(tmp_path / "fast")["mlp_out"], ref) < 0.125
+    real = cli.load_model
+
+    def drifted(*a, dtype=None, **k):  # a fast model whose numbers are far from float32's
+        model = real(*a, dtype=dtype, **k)
+        if dtype != "float32":
+            with torch.no_grad():
+                model.blocks[0].mlp.out.original_component.weight.mul_(1.5)
+        return model
+
+    monkeypatch.setattr(cli, "load_model", drifted)
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "bad")]) == 2
+    assert "float32 guard" in capsys.readouterr().err and not (tmp_path / "bad").exists()

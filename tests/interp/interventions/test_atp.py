@@ -72,3 +72,26 @@ def test_agreement():
     assert same["spearman"] == pytest.approx(1.0) and same["top_k_overlap"] == 1.0
     flipped = agreement(e, -e, k=2)
     assert flipped["spearman"] == pytest.approx(-1.0) and flipped["worst"][0]["cell"] == 0
+
+
+def test_per_pair_contributions_add_up_and_give_agreement_intervals(tiny_model, batch):
+    from interp.interventions.sublayers import run_patching
+    from interp.interventions.uncertainty import agreement_interval
+
+    atp = attribution_patch(tiny_model, **batch, progress=False)
+    n, (lc, lk) = atp.n_pairs, atp.ld_per_pair
+    for kind in atp.estimate:  # the estimate is the pairs' mean contribution over the LD gap
+        np.testing.assert_allclose(
+            atp.per_pair[kind].sum(0) / ((lc.mean() - lk.mean()) * n), atp.layer(kind), atol=1e-5
+        )
+    res = run_patching(tiny_model, **batch, progress=False)
+    exact = (res.patched_per_pair.reshape(n, -1), res.ld_clean_per_pair, res.ld_corrupt_per_pair)
+    est = (np.stack([atp.per_pair[s] for s in res.sites], 1).reshape(n, -1), lc, lk)
+    ci = agreement_interval(exact, est, k=3, seed=1)
+    point = agreement(res.effect, np.stack([atp.layer(s) for s in res.sites]), k=3)
+    lo, hi = ci["spearman_ci"]
+    assert -1 <= lo <= hi <= 1 and lo - 0.2 <= point["spearman"] <= hi + 0.2
+    assert ci == agreement_interval(exact, est, k=3, seed=1)  # seeded
+    np.testing.assert_allclose(  # the exact grid rebuilt from its per-pair LDs
+        (exact[0].mean(0) - exact[2].mean()) / (exact[1].mean() - exact[2].mean()), res.effect.ravel(), atol=1e-4
+    )

@@ -91,3 +91,20 @@ def test_probes_that_do_not_converge_are_refused():
             model, tokenize(model, texts).ids, pos, labels, acts, [1], idx[:40], idx[40:],
             digit_token_ids(model.tokenizer), CausalConfig(max_iter=2), progress=False,
         )  # fmt: skip
+
+
+def test_paired_intervals_cover_the_differences():
+    from interp.interventions.causal import paired_intervals
+
+    rng = np.random.default_rng(0)
+    m, L = 200, 3
+    paired = {  # scale 0: ablating loses 30% more than a random edit; steering gains nothing
+        "ablate": [list(rng.random((m, L)) < 0.5), []],
+        "ablate_random": [list(rng.random((m, L)) < 0.8), []],
+        "steer": [list(np.zeros((m, L))), []],
+        "steer_random": [list(np.zeros((m, L))), []],
+    }
+    out = paired_intervals({k: [[np.asarray(r, float) for r in v[0]], v[1]] for k, v in paired.items()}, L, seed=0)
+    lo, hi = out["ablation_drop_ci"][:, 0].T
+    assert ((lo > 0.15) & (hi < 0.45)).all() and np.isnan(out["ablation_drop_ci"][:, 1]).all()
+    assert (out["flip_gain_ci"][:, 0] == 0).all()
