@@ -59,6 +59,11 @@ class HeadPatchResult(JsonResult):
     pattern: Float[np.ndarray, "top key"]  # mean attention of each top head from the final position
     tokens: list[str]  # the first clean prompt's tokens: the pattern's key axis
     effect_ci: Float[np.ndarray, "layer head 2"] | None = None  # 95% interval over pairs (bootstrap)
+    # each pair's clean, corrupted and head-patched LDs ([n], [n], [n, layer, head]): AtP's agreement intervals
+    per_pair: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in super().to_json().items() if k != "per_pair"}
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {"head_effect": self.effect, "head_effect_layer": self.effect_layer, "head_pattern": self.pattern}
@@ -124,7 +129,8 @@ def run_head_patching(
     pairs: list = []  # per-pair LDs, for each head's interval over pairs
     ld = norm(p.sweep(p.corrupt, sites, lambda s: clean_z[s.hook], cfg.rows_per_forward, progress, pairs))
     effect = ld[: L * H].reshape(L, H)
-    ci = effect_interval(np.concatenate(pairs)[: L * H].T, ld_c, ld_k, cfg.n_boot, cfg.seed).reshape(L, H, 2)
+    patched = np.concatenate(pairs)[: L * H].T  # [n, layer x head]
+    ci = effect_interval(patched, ld_c, ld_k, cfg.n_boot, cfg.seed).reshape(L, H, 2)
     top = [t | {"ci": ci[t["layer"], t["head"]].tolist()} for t in top_heads(effect, cfg.top_k)]
     return HeadPatchResult(
         n_pairs=p.n,
@@ -137,4 +143,5 @@ def run_head_patching(
         pattern=final_attention(model, clean, top),
         tokens=[model.tokenizer.decode([int(t)]) for t in clean[0]],
         effect_ci=ci,
+        per_pair=(ld_c, ld_k, patched.reshape(-1, L, H)),
     )

@@ -180,6 +180,17 @@ def sublayer_agreement_ci(res: PatchResult, atp: AtPResult, seed: int) -> dict:
     return agreement_interval(exact, est, seed=seed)
 
 
+def head_agreement_ci(heads, atp: AtPResult, seed: int) -> dict:
+    """95% intervals over pairs of AtP's Spearman and top-k overlap with the exact per-head grid."""
+    if heads.per_pair is None or atp.per_pair is None or "z" not in atp.per_pair:
+        return {}
+    clean, corrupt, patched = heads.per_pair
+    n = len(clean)
+    return agreement_interval(
+        (patched.reshape(n, -1), clean, corrupt), (atp.per_pair["z"].reshape(n, -1), *atp.ld_per_pair), seed=seed
+    )
+
+
 def methods(model, batch: dict, res: PatchResult, cfg: PatchRunConfig, progress, times: Stages) -> tuple[dict, dict]:
     """(arrays, meta) of the per-head grid and attribution patching, where the config asks for them."""
     arrays, meta = {}, {}
@@ -200,7 +211,9 @@ def methods(model, batch: dict, res: PatchResult, cfg: PatchRunConfig, progress,
         if res.effect_pos is not None:
             meta["atp"]["positions"] = agreement(res.effect_pos, np.stack([atp.estimate[s] for s in res.sites]))
         if heads is not None:
-            meta["atp"]["heads"] = agreement(heads.effect, atp.layer("z"))
+            meta["atp"]["heads"] = agreement(heads.effect, atp.layer("z")) | head_agreement_ci(
+                heads, atp, cfg.patch.seed
+            )
         if cfg.atp_checks:
             with times("atp_checks"):
                 meta["atp_checks"] = atp_checks(model, batch, res, heads, atp, cfg.atp_checks)
