@@ -47,7 +47,9 @@ def float32_slice(model: str, device: str, compute: Callable, n_devices: int | N
     return out
 
 
-def check_fast(fmt: Format, fast: dict[str, Tensor], reference: dict[str, Tensor], what: str) -> GuardResult:
+def check_fast(
+    fmt: Format, fast: dict[str, Tensor], reference: dict[str, Tensor], what: str, rows: int | None = None
+) -> GuardResult:
     """Raise `SelfCheckError` in one line when any tensor is further from float32 than the format allows.
 
     >>> ref = {"resid_post L0": torch.ones(4, 8)}
@@ -64,7 +66,7 @@ def check_fast(fmt: Format, fast: dict[str, Tensor], reference: dict[str, Tensor
             f"{tol:.2%} ({tol / torch.finfo(fmt.torch_dtype).eps:.0f} {fmt.dtype} epsilons) is allowed; rerun "
             "with --dtype float32"
         )
-    n = len(next(iter(reference.values()))) if reference else 0
+    n = rows if rows is not None else len(next(iter(reference.values()))) if reference else 0
     return GuardResult(fmt.dtype, tol, worst, at, n)
 
 

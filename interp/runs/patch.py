@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -139,7 +140,10 @@ def run(
     precision = {"dtype": fmt.dtype, "reason": fmt.reason}
     if reference is not None:
         fast = first_effects(model, pairs, cfg)
-        precision["guard"] = check_fast(fmt, fast, reference, "the first pairs' patching effects").to_json()
+        guard = check_fast(
+            fmt, fast, reference, "the first pairs' patched logit differences", min(GUARD_PAIRS, len(kept))
+        )
+        precision["guard"] = guard.to_json()
     suffix = [model.tokenizer.decode([i]) for i in batch["clean"][0, res.prefix_tokens :].tolist()]
     extra, more = methods(model, batch, res, cfg, progress, times)
     meta = {
@@ -163,11 +167,14 @@ def run(
 
 
 def first_effects(model, pairs, cfg: PatchRunConfig) -> dict[str, torch.Tensor]:
-    """The sublayer grid on the first `GUARD_PAIRS` pairs: what the float32 guard compares."""
+    """What the float32 guard compares: the first `GUARD_PAIRS` pairs' logit differences, clean, corrupted
+    and with each sublayer patched (raw, not normalised: a small clean-corrupted gap would magnify noise)."""
     batch, _ = pair_tokens(model, pairs)
     batch = {k: v[:GUARD_PAIRS] for k, v in batch.items()}
-    res = run_patching(model, **batch, cfg=cfg.patch, progress=False)
-    return {"effect": torch.as_tensor(res.effect)}
+    quick = dataclasses.replace(cfg.patch, per_position=False, ablations=False, n_boot=10)
+    res = run_patching(model, **batch, cfg=quick, progress=False)
+    lds = {"clean LD": res.ld_clean_per_pair, "corrupted LD": res.ld_corrupt_per_pair}
+    return {"patched LD": torch.as_tensor(res.patched_per_pair)} | {k: torch.as_tensor(v) for k, v in lds.items()}
 
 
 def sublayer_agreement_ci(res: PatchResult, atp: AtPResult, seed: int) -> dict:
