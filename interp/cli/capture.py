@@ -109,7 +109,7 @@ def guarded_model(a, device: str, prompts: list[str], sites: list[str], position
 
     reference = float32_slice(a.model, device, acts)
     model = load_model(a.model, device=device, dtype=fmt.dtype)
-    check_fast(fmt, acts(model), reference, "the captured activations")
+    check_fast(fmt, acts(model), reference, "the captured activations", len(first), "prompts")
     return model
 
 

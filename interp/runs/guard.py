@@ -31,10 +31,11 @@ class GuardResult:
     tolerance: float  # relative distance allowed: `GUARD_ULPS` epsilons of the format
     worst: float  # the largest relative distance seen
     at: str  # where
-    n: int  # rows in the slice
+    n: int  # how much the slice held, in `unit`s
+    unit: str = "rows"
 
     def to_json(self) -> dict:
-        return {"dtype": self.dtype, "tolerance": self.tolerance, "worst": self.worst, "at": self.at, "n": self.n}
+        return {k: getattr(self, k) for k in ("dtype", "tolerance", "worst", "at", "n", "unit")}
 
 
 def float32_slice(model: str, device: str, compute: Callable, n_devices: int | None = None) -> dict[str, Tensor]:
@@ -48,12 +49,13 @@ def float32_slice(model: str, device: str, compute: Callable, n_devices: int | N
 
 
 def check_fast(
-    fmt: Format, fast: dict[str, Tensor], reference: dict[str, Tensor], what: str, rows: int | None = None
+    fmt: Format, fast: dict[str, Tensor], reference: dict[str, Tensor], what: str, n: int, unit: str
 ) -> GuardResult:
     """Raise `SelfCheckError` in one line when any tensor is further from float32 than the format allows.
 
     >>> ref = {"resid_post L0": torch.ones(4, 8)}
-    >>> check_fast(Format("bfloat16", "asked for"), {"resid_post L0": torch.ones(4, 8) * 1.01}, ref, "capture").worst
+    >>> fast = {"resid_post L0": torch.ones(4, 8) * 1.01}
+    >>> check_fast(Format("bfloat16", "asked for"), fast, ref, "capture", 4, "prompts").worst
     0.01...
     """
     tol = guard_tolerance(fmt.torch_dtype)
@@ -66,8 +68,7 @@ def check_fast(
             f"{tol:.2%} ({tol / torch.finfo(fmt.torch_dtype).eps:.0f} {fmt.dtype} epsilons) is allowed; rerun "
             "with --dtype float32"
         )
-    n = rows if rows is not None else len(next(iter(reference.values()))) if reference else 0
-    return GuardResult(fmt.dtype, tol, worst, at, n)
+    return GuardResult(fmt.dtype, tol, worst, at, n, unit)
 
 
 def precision_line(precision: dict) -> str:
@@ -80,7 +81,8 @@ def precision_line(precision: dict) -> str:
     guard = precision.get("guard")
     if guard:
         line += (
-            f"; float32 guard: {guard['worst']:.1%} at {guard['at']} on the first {guard['n']} rows, "
+            f"; float32 guard: {guard['worst']:.1%} at {guard['at']} on the first {guard['n']} "
+            f"{guard.get('unit', 'rows')}, "
             f"{guard['tolerance']:.1%} allowed"
         )
     return line

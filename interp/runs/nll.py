@@ -228,7 +228,7 @@ def to_format(hf, cfg: NLLRunConfig, first: torch.Tensor) -> dict:
         reference = {"nll": token_nll(hf, first, cfg.chunk)}
         to_mixed(hf, fmt.torch_dtype, hf.config.get_text_config().hidden_size)
         fast = {"nll": token_nll(hf, first, cfg.chunk)}
-        out["guard"] = check_fast(fmt, fast, reference, f"the NLL of the first {first.shape[1]} tokens").to_json()
+        out["guard"] = check_fast(fmt, fast, reference, "the NLL", first.shape[1], "tokens").to_json()
     return out
 
 

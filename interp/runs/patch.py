@@ -141,7 +141,7 @@ def run(
     if reference is not None:
         fast = first_effects(model, pairs, cfg)
         guard = check_fast(
-            fmt, fast, reference, "the first pairs' patched logit differences", min(GUARD_PAIRS, len(kept))
+            fmt, fast, reference, "the first pairs' patched logit differences", min(GUARD_PAIRS, len(kept)), "pairs"
         )
         precision["guard"] = guard.to_json()
     suffix = [model.tokenizer.decode([i]) for i in batch["clean"][0, res.prefix_tokens :].tolist()]

@@ -174,7 +174,9 @@ def run(
     precision = {"dtype": fmt.dtype, "reason": fmt.reason}
     if reference is not None:
         fast = by_layer({s: a[: cfg.guard_rows] for s, a in acts.items()}, layers)
-        precision["guard"] = check_fast(fmt, fast, reference, "the captured activations").to_json()
+        precision["guard"] = check_fast(
+            fmt, fast, reference, "the captured activations", min(cfg.guard_rows, len(problems)), "problems"
+        ).to_json()
     with times("lens"):  # a readout over the tokens 0-9 says nothing where the model writes digits in groups
         lens = lens_accuracy(model, acts["resid_post"], labels) if reads.digits_split else np.full(lens_shape, np.nan)
     beh = None

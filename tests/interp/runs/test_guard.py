@@ -13,12 +13,18 @@ from interp.runs.guard import check_fast
 def test_check_fast_names_the_worst_place():
     ref = {"attn_out L0": torch.ones(4, 8), "attn_out L1": torch.ones(4, 8)}
     fmt = Format("bfloat16", "asked for")
-    ok = check_fast(fmt, {"attn_out L0": ref["attn_out L0"] * 1.01, "attn_out L1": ref["attn_out L1"]}, ref, "x")
+    ok = check_fast(
+        fmt, {"attn_out L0": ref["attn_out L0"] * 1.01, "attn_out L1": ref["attn_out L1"]}, ref, "x", 4, "rows"
+    )
     assert ok.at == "attn_out L0" and ok.worst == pytest.approx(0.01) and ok.n == 4
     with pytest.raises(SelfCheckError, match=r"x in bfloat16 is 20.0% from float32 at attn_out L1 .* 12.50% \(16"):
-        check_fast(fmt, {"attn_out L0": ref["attn_out L0"], "attn_out L1": ref["attn_out L1"] * 1.2}, ref, "x")
+        check_fast(
+            fmt, {"attn_out L0": ref["attn_out L0"], "attn_out L1": ref["attn_out L1"] * 1.2}, ref, "x", 4, "rows"
+        )
     with pytest.raises(SelfCheckError):  # NaN never passes
-        check_fast(fmt, {"attn_out L0": ref["attn_out L0"] * torch.nan, "attn_out L1": ref["attn_out L1"]}, ref, "x")
+        check_fast(
+            fmt, {"attn_out L0": ref["attn_out L0"] * torch.nan, "attn_out L1": ref["attn_out L1"]}, ref, "x", 4, "rows"
+        )
 
 
 def argv(tiny_dir, out, *more):
@@ -35,7 +41,7 @@ def test_fast_probe_run_records_its_format_and_guard(tiny_dir, tmp_path):
     exact = json.loads((tmp_path / "exact" / "results.json").read_text())
     assert fast["model"]["dtype"] == "bfloat16" and exact["model"]["dtype"] == "float32"
     guard = fast["precision"]["guard"]
-    assert 0 < guard["worst"] < guard["tolerance"] == 0.125 and guard["n"] == 16
+    assert 0 < guard["worst"] < guard["tolerance"] == 0.125 and (guard["n"], guard["unit"]) == (16, "problems")
     assert "guard" not in exact["precision"] and exact["precision"]["reason"] == "asked for"
     assert fast["timings"]["guard_s"] > 0 and fast["timings"]["peak_rss_gb"] > 0
 
