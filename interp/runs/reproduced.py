@@ -181,19 +181,21 @@ def _apart(ci: dict, x: str, y: str) -> bool:
 
 def sublayers(data: dict, threshold: float = 0.1) -> tuple[str, list]:
     effect, sites = np.asarray(data["effect"]), list(data["sites"])
-    lit = {s: int((effect[i] >= threshold).sum()) for i, s in enumerate(sites)}
+    ci = data.get("effect_ci")  # outlined where the whole 95% interval over pairs clears the threshold
+    low = effect if ci is None else np.asarray(ci)[..., 0]
+    lit = {s: int((low[i] >= threshold).sum()) for i, s in enumerate(sites)}
+    clears = f"a normalised effect of {threshold}" if ci is None else f"{threshold} with their whole 95% interval"
     top = ", ".join(
         f"{'ATT' if t['site'] == 'attn_out' else 'MLP'} {t['layer']} (#{t['sublayer']}) {t['effect']:.2f}"
         for t in top_sites(effect, sites, 6)
     )
     text = (
         f"{data['model']}, {data['n_pairs']} clean/corrupted pairs, {effect.shape[1]} layers: "
-        f"{lit.get('attn_out', 0)} attention and {lit.get('mlp_out', 0)} MLP sublayers reach a normalised "
-        f"effect of {threshold} (outlined). Top six: {top}. The published grid outlines 25 of its 40 MLP cells and "
+        f"{lit.get('attn_out', 0)} attention and {lit.get('mlp_out', 0)} MLP sublayers reach {clears} (outlined). Top six: {top}. The published grid outlines 25 of its 40 MLP cells and "
         f"a long run of attention cells (as described from the image); ours outlines {sum(lit.values())} of "
         f"{effect.size}."
     )
-    return text, [sublayer_grid(effect, sites, threshold, title=f"Sublayer grid: {data['model']}")]
+    return text, [sublayer_grid(effect, sites, threshold, title=f"Sublayer grid: {data['model']}", ci=ci)]
 
 
 def accuracy(data: dict) -> tuple[str, list]:

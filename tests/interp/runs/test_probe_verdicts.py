@@ -31,3 +31,18 @@ def test_scale_order_and_control():
     assert "selectivity over its control task there is +0.10 [+0.05, +0.15], above zero" in control_reads(data(falling))
     assert "not distinguishable from zero" in control_reads(data(falling, sel_lo=-0.01))
     assert "no probe intervals" in breakdown({"intervals": None})
+
+
+def test_the_sublayer_verdict_counts_cells_by_their_interval():
+    from interp.runs.reproduced import sublayers
+
+    effect = np.array([[0.5, 0.12, 0.0], [1.0, 0.3, 0.05]])  # attn_out, mlp_out x 3 layers
+    ci = np.stack([effect - 0.05, effect + 0.05], -1)
+    d = {"effect": effect, "sites": ["attn_out", "mlp_out"], "model": "m", "n_pairs": 10}
+    assert "2 attention and 2 MLP sublayers reach a normalised effect of 0.1" in sublayers(d)[0]
+    # 0.12 [0.07, 0.17] no longer counts: its interval does not clear 0.1
+    assert (
+        "1 attention and 2 MLP sublayers reach 0.1 with their whole 95% interval" in sublayers(d | {"effect_ci": ci})[0]
+    )
+    ci[0, 1, 0] = 0.11
+    assert "2 attention and 2 MLP" in sublayers(d | {"effect_ci": ci})[0]
