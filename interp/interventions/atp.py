@@ -59,8 +59,8 @@ class AtPResult(JsonResult):
     ld_clean: float
     ld_corrupt: float
     n_pairs: int
-    # per pair, positions summed: each kind's contributions [n, layer] (z: [n, layer, head]) and the pair's
-    # clean and corrupted LDs [2, n], for intervals over pairs (`interp.interventions.uncertainty`)
+    # per pair: each kind's contributions, attn_out/mlp_out [n, layer, pos] (suffix positions), z [n, layer,
+    # head] (positions summed), and the pair's clean and corrupted LDs [2, n], for intervals over pairs
     per_pair: dict[str, np.ndarray] | None = None
     ld_per_pair: np.ndarray | None = None
 
@@ -146,7 +146,7 @@ def attribution_patch(
         for n, grad in grads.items():
             contrib = (grad * (cache[n] - acts[n])).sum(-1)[:, P:].detach()  # [b, pos] or [b, pos, head]
             total[n] = total.get(n, 0) + contrib.sum(0)
-            pairs[n].append(contrib.sum(1).float().cpu())
+            pairs[n].append((contrib.sum(1) if names[n][0] == "z" else contrib).float().cpu())
     lc, lk = (float(torch.cat(v).float().mean()) for v in (lds["clean"], lds["corrupt"]))
     denom = (lc - lk) * len(clean)
     estimate, per_pair = {}, {}

@@ -53,6 +53,7 @@ class PatchResult(JsonResult):
     mean_ablation: Float[np.ndarray, "site layer"] | None = None
     effect_ci: Float[np.ndarray, "site layer 2"] | None = None  # 95% interval over pairs (bootstrap)
     patched_per_pair: Float[np.ndarray, "n site layer"] | None = None  # each pair's LD with the site patched
+    patched_pos_per_pair: Float[np.ndarray, "n site layer pos"] | None = None  # ... at one suffix position
 
     ARRAYS = (
         "ld_clean_per_pair",
@@ -67,6 +68,7 @@ class PatchResult(JsonResult):
         "act_mean_abs",
         "effect_ci",
         "patched_per_pair",
+        "patched_pos_per_pair",
     )
 
     def _repr_html_(self) -> str:
@@ -129,12 +131,12 @@ def run_patching(
     ld = p.sweep(
         p.corrupt, layer_sites + pos_sites, lambda s: clean_acts[s.hook], cfg.rows_per_forward, progress, pairs
     )
-    per_pair = np.concatenate(pairs)[: K * L].T  # [n, site x layer]
-    ci = effect_interval(per_pair, ld_clean, ld_corrupt, cfg.n_boot, cfg.seed).reshape(K, L, 2)
-    extra = {"effect_ci": ci, "patched_per_pair": per_pair.reshape(-1, K, L)}
+    per_pair = np.concatenate(pairs).T  # [n, site x layer, then site x layer x position]
+    ci = effect_interval(per_pair[:, : K * L], ld_clean, ld_corrupt, cfg.n_boot, cfg.seed).reshape(K, L, 2)
+    extra = {"effect_ci": ci, "patched_per_pair": per_pair[:, : K * L].reshape(-1, K, L)}
     if cfg.per_position:
-        extra["raw_pos"] = ld[K * L :].reshape(K, L, p.S)
-        extra["effect_pos"] = norm(extra["raw_pos"])
+        raw_pos, pos_pairs = ld[K * L :].reshape(K, L, p.S), per_pair[:, K * L :].reshape(-1, K, L, p.S)
+        extra |= {"raw_pos": raw_pos, "effect_pos": norm(raw_pos), "patched_pos_per_pair": pos_pairs}
     if cfg.ablations:
         extra |= {k: norm(v).reshape(K, L) for k, v in ablations(p, layer_sites, clean_acts, cfg, progress).items()}
     stack = torch.stack([clean_acts[n] for n in names]).view(K, L, p.n, p.S, -1)

@@ -183,6 +183,16 @@ def sublayer_agreement_ci(res: PatchResult, atp: AtPResult, seed: int) -> dict:
         return {}
     n = res.n_pairs
     exact = (res.patched_per_pair.reshape(n, -1), res.ld_clean_per_pair, res.ld_corrupt_per_pair)
+    est = (np.stack([atp.per_pair[s].sum(-1) for s in res.sites], 1).reshape(n, -1), *atp.ld_per_pair)
+    return agreement_interval(exact, est, seed=seed)
+
+
+def position_agreement_ci(res: PatchResult, atp: AtPResult, seed: int) -> dict:
+    """The same for each (sublayer, suffix position) cell."""
+    if res.patched_pos_per_pair is None or atp.per_pair is None:
+        return {}
+    n = res.n_pairs
+    exact = (res.patched_pos_per_pair.reshape(n, -1), res.ld_clean_per_pair, res.ld_corrupt_per_pair)
     est = (np.stack([atp.per_pair[s] for s in res.sites], 1).reshape(n, -1), *atp.ld_per_pair)
     return agreement_interval(exact, est, seed=seed)
 
@@ -216,7 +226,10 @@ def methods(model, batch: dict, res: PatchResult, cfg: PatchRunConfig, progress,
         est = np.stack([atp.layer(s) for s in res.sites])  # [site, layer]
         meta["atp"] = {"sublayers": agreement(res.effect, est) | sublayer_agreement_ci(res, atp, cfg.patch.seed)}
         if res.effect_pos is not None:
-            meta["atp"]["positions"] = agreement(res.effect_pos, np.stack([atp.estimate[s] for s in res.sites]))
+            est_pos = np.stack([atp.estimate[s] for s in res.sites])
+            meta["atp"]["positions"] = agreement(res.effect_pos, est_pos) | position_agreement_ci(
+                res, atp, cfg.patch.seed
+            )
         if heads is not None:
             meta["atp"]["heads"] = agreement(heads.effect, atp.layer("z")) | head_agreement_ci(
                 heads, atp, cfg.patch.seed

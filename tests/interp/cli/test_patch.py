@@ -36,7 +36,7 @@ def test_heads_and_attribution_patching_are_saved_drawn_and_read_back(tiny_dir, 
     meta = json.loads((out / "patch.json").read_text())
     assert len(meta["heads"]["top"]) == 4 and set(meta["atp"]) == {"sublayers", "positions", "heads"}
     assert -1 <= meta["atp"]["sublayers"]["spearman"] <= 1
-    for grid in ("sublayers", "heads"):  # each agreement with its interval over pairs
+    for grid in ("sublayers", "heads", "positions"):  # each agreement with its interval over pairs
         lo, hi = meta["atp"][grid]["spearman_ci"]
         assert -1 <= lo <= hi <= 1 and 0 <= meta["atp"][grid]["top_k_overlap_ci"][0] <= 1
     z = np.load(out / "patch.npz")

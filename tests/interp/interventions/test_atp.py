@@ -81,12 +81,11 @@ def test_per_pair_contributions_add_up_and_give_agreement_intervals(tiny_model, 
     atp = attribution_patch(tiny_model, **batch, progress=False)
     n, (lc, lk) = atp.n_pairs, atp.ld_per_pair
     for kind in atp.estimate:  # the estimate is the pairs' mean contribution over the LD gap
-        np.testing.assert_allclose(
-            atp.per_pair[kind].sum(0) / ((lc.mean() - lk.mean()) * n), atp.layer(kind), atol=1e-5
-        )
+        want = atp.layer(kind) if kind == "z" else atp.estimate[kind]  # z: positions summed
+        np.testing.assert_allclose(atp.per_pair[kind].sum(0) / ((lc.mean() - lk.mean()) * n), want, atol=1e-5)
     res = run_patching(tiny_model, **batch, progress=False)
     exact = (res.patched_per_pair.reshape(n, -1), res.ld_clean_per_pair, res.ld_corrupt_per_pair)
-    est = (np.stack([atp.per_pair[s] for s in res.sites], 1).reshape(n, -1), lc, lk)
+    est = (np.stack([atp.per_pair[s].sum(-1) for s in res.sites], 1).reshape(n, -1), lc, lk)
     ci = agreement_interval(exact, est, k=3, seed=1)
     point = agreement(res.effect, np.stack([atp.layer(s) for s in res.sites]), k=3)
     lo, hi = ci["spearman_ci"]
@@ -94,4 +93,8 @@ def test_per_pair_contributions_add_up_and_give_agreement_intervals(tiny_model, 
     assert ci == agreement_interval(exact, est, k=3, seed=1)  # seeded
     np.testing.assert_allclose(  # the exact grid rebuilt from its per-pair LDs
         (exact[0].mean(0) - exact[2].mean()) / (exact[1].mean() - exact[2].mean()), res.effect.ravel(), atol=1e-4
+    )
+    pos = res.patched_pos_per_pair  # [n, site, layer, position], and the per-position grid rebuilt from it
+    np.testing.assert_allclose(
+        (pos.mean(0) - exact[2].mean()) / (exact[1].mean() - exact[2].mean()), res.effect_pos, atol=1e-4
     )
