@@ -23,10 +23,7 @@ from interp.hooks.names import SITES
 from interp.hooks.prompts import read_prompts
 from interp.hooks.store import capture_to_disk, process_group
 from interp.hooks.tokens import TokenMatch
-from interp.models.devices import resolve_device
-from interp.models.loading import load_model
-from interp.models.precision import choose_format
-from interp.runs.guard import check_fast, float32_slice
+from interp.runs.guard import check_fast, guarded_load
 from interp.runs.probe_reads import by_layer
 from interp.tasks.arithmetic import ArithmeticConfig, make_arithmetic
 
@@ -98,18 +95,15 @@ GUARD_ROWS = 16  # prompts a fast format is checked on against float32
 def guarded_model(a, device: str, prompts: list[str], sites: list[str], positions):
     """The model in its number format; a fast one must match float32 on the first prompts before any shard
     is written (`interp.runs.guard`)."""
-    fmt = choose_format(a.dtype, resolve_device(device))
-    if not fmt.fast:
-        return load_model(a.model, device=device, dtype=fmt.dtype)
     first = prompts[:GUARD_ROWS]
 
     def acts(model):
         out = capture(model, first, sites=sites, layers=a.layer, positions=positions, progress=False)
         return by_layer(out, out.layers)
 
-    reference = float32_slice(a.model, device, acts)
-    model = load_model(a.model, device=device, dtype=fmt.dtype)
-    check_fast(fmt, acts(model), reference, "the captured activations", len(first), "prompts")
+    model, fmt, reference = guarded_load(a.model, device, a.dtype, acts)
+    if reference is not None:
+        check_fast(fmt, acts(model), reference, "the captured activations", len(first), "prompts")
     return model
 
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from interp.core.selfcheck import SelfCheckError, relative_distance
+from interp.models.devices import resolve_device
 from interp.models.loading import load_model
-from interp.models.precision import Format, guard_tolerance
+from interp.models.precision import Format, choose_format, guard_tolerance
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,23 @@ class GuardResult:
 
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in ("dtype", "tolerance", "worst", "at", "n", "unit")}
+
+
+def guarded_load(
+    model: str, device: str, dtype: str, compute: Callable, n_devices: int | None = None, times=None
+) -> tuple:
+    """(model in its number format, the format, the float32 slice `compute` gave or None): for a fast
+    format the float32 model computes the slice first and is freed, so the two never share memory.
+    `times`: a `Stages`, timing the "guard" and "load" stages."""
+    stage = times if times is not None else (lambda name: nullcontext())  # a Stages dict may be empty: falsy
+    fmt = choose_format(dtype, resolve_device(device) if (n_devices or 1) <= 1 else "cuda")
+    reference = None
+    if fmt.fast:
+        with stage("guard"):
+            reference = float32_slice(model, device, compute, n_devices)
+    with stage("load"):
+        loaded = load_model(model, device=device, dtype=fmt.dtype, n_devices=n_devices)
+    return loaded, fmt, reference
 
 
 def float32_slice(model: str, device: str, compute: Callable, n_devices: int | None = None) -> dict[str, Tensor]:
@@ -88,4 +107,4 @@ def precision_line(precision: dict) -> str:
     return line
 
 
-__all__ = ["GuardResult", "check_fast", "float32_slice", "precision_line"]
+__all__ = ["GuardResult", "check_fast", "float32_slice", "guarded_load", "precision_line"]

@@ -19,12 +19,9 @@ from interp.interventions.pairs import pair_tokens
 from interp.interventions.patching import PatchConfig, Site
 from interp.interventions.sublayers import PatchResult, run_patching
 from interp.interventions.uncertainty import agreement_interval
-from interp.models.devices import resolve_device
-from interp.models.loading import load_model
-from interp.models.precision import choose_format
 from interp.reports.html import notebook
 from interp.reports.sections import patch_sections
-from interp.runs.guard import check_fast, float32_slice
+from interp.runs.guard import check_fast, guarded_load
 from interp.tasks.arithmetic import ArithmeticConfig, make_pairs
 
 LABEL = {"attn_out": "ATT", "mlp_out": "MLP"}
@@ -127,13 +124,8 @@ def run(
     """The whole run; `on_stage(name, seconds)` is called as each stage ends."""
     times = Stages(on_stage)
     pairs = make_pairs(cfg.task, cfg.seed)
-    fmt = choose_format(cfg.dtype, resolve_device(cfg.device) if cfg.n_devices is None else "cuda")
-    reference = None
-    if fmt.fast:  # the float32 slice first, so the two models never share memory
-        with times("guard"):
-            reference = float32_slice(cfg.model, cfg.device, lambda m: first_effects(m, pairs, cfg), cfg.n_devices)
-    with times("load"):
-        model = load_model(cfg.model, device=cfg.device, dtype=fmt.dtype, n_devices=cfg.n_devices)
+    first = lambda m: first_effects(m, pairs, cfg)  # noqa: E731
+    model, fmt, reference = guarded_load(cfg.model, cfg.device, cfg.dtype, first, cfg.n_devices, times)
     batch, kept = pair_tokens(model, pairs)
     with times("patch"):
         res = run_patching(model, **batch, cfg=cfg.patch, progress=progress)
@@ -177,35 +169,14 @@ def first_effects(model, pairs, cfg: PatchRunConfig) -> dict[str, torch.Tensor]:
     return {"patched LD": torch.as_tensor(res.patched_per_pair)} | {k: torch.as_tensor(v) for k, v in lds.items()}
 
 
-def sublayer_agreement_ci(res: PatchResult, atp: AtPResult, seed: int) -> dict:
-    """95% intervals over pairs of AtP's Spearman and top-k overlap with the exact sublayer grid."""
-    if res.patched_per_pair is None or atp.per_pair is None:
+def agreement_ci(exact, clean, corrupt, contrib, atp: AtPResult, seed: int) -> dict:
+    """95% intervals over pairs of AtP's Spearman and top-k overlap with an exact grid, from each one's
+    per-pair array ([n, ...] patched LDs and AtP contributions; {} where either is missing)."""
+    if exact is None or contrib is None:
         return {}
-    n = res.n_pairs
-    exact = (res.patched_per_pair.reshape(n, -1), res.ld_clean_per_pair, res.ld_corrupt_per_pair)
-    est = (np.stack([atp.per_pair[s].sum(-1) for s in res.sites], 1).reshape(n, -1), *atp.ld_per_pair)
-    return agreement_interval(exact, est, seed=seed)
-
-
-def position_agreement_ci(res: PatchResult, atp: AtPResult, seed: int) -> dict:
-    """The same for each (sublayer, suffix position) cell."""
-    if res.patched_pos_per_pair is None or atp.per_pair is None:
-        return {}
-    n = res.n_pairs
-    exact = (res.patched_pos_per_pair.reshape(n, -1), res.ld_clean_per_pair, res.ld_corrupt_per_pair)
-    est = (np.stack([atp.per_pair[s] for s in res.sites], 1).reshape(n, -1), *atp.ld_per_pair)
-    return agreement_interval(exact, est, seed=seed)
-
-
-def head_agreement_ci(heads, atp: AtPResult, seed: int) -> dict:
-    """95% intervals over pairs of AtP's Spearman and top-k overlap with the exact per-head grid."""
-    if heads.per_pair is None or atp.per_pair is None or "z" not in atp.per_pair:
-        return {}
-    clean, corrupt, patched = heads.per_pair
-    n = len(clean)
-    return agreement_interval(
-        (patched.reshape(n, -1), clean, corrupt), (atp.per_pair["z"].reshape(n, -1), *atp.ld_per_pair), seed=seed
-    )
+    n = len(exact)
+    pairs = (exact.reshape(n, -1), clean, corrupt), (contrib.reshape(n, -1), *atp.ld_per_pair)
+    return agreement_interval(*pairs, seed=seed)
 
 
 def methods(model, batch: dict, res: PatchResult, cfg: PatchRunConfig, progress, times: Stages) -> tuple[dict, dict]:
@@ -224,16 +195,20 @@ def methods(model, batch: dict, res: PatchResult, cfg: PatchRunConfig, progress,
             atp = attribution_patch(model, **batch, progress=progress)
         arrays |= {f"atp_{k}": v for k, v in atp.estimate.items()}
         est = np.stack([atp.layer(s) for s in res.sites])  # [site, layer]
-        meta["atp"] = {"sublayers": agreement(res.effect, est) | sublayer_agreement_ci(res, atp, cfg.patch.seed)}
+        lds, seed, per = (res.ld_clean_per_pair, res.ld_corrupt_per_pair), cfg.patch.seed, atp.per_pair or {}
+        contrib = np.stack([per[s] for s in res.sites], 1) if all(s in per for s in res.sites) else None
+        summed = None if contrib is None else contrib.sum(-1)  # [n, site, layer]: positions summed
+        meta["atp"] = {
+            "sublayers": agreement(res.effect, est) | agreement_ci(res.patched_per_pair, *lds, summed, atp, seed)
+        }
         if res.effect_pos is not None:
             est_pos = np.stack([atp.estimate[s] for s in res.sites])
-            meta["atp"]["positions"] = agreement(res.effect_pos, est_pos) | position_agreement_ci(
-                res, atp, cfg.patch.seed
-            )
+            ci = agreement_ci(res.patched_pos_per_pair, *lds, contrib, atp, seed)
+            meta["atp"]["positions"] = agreement(res.effect_pos, est_pos) | ci
         if heads is not None:
-            meta["atp"]["heads"] = agreement(heads.effect, atp.layer("z")) | head_agreement_ci(
-                heads, atp, cfg.patch.seed
-            )
+            clean, corrupt, patched = heads.per_pair or (None, None, None)
+            ci = agreement_ci(patched, clean, corrupt, per.get("z"), atp, seed)
+            meta["atp"]["heads"] = agreement(heads.effect, atp.layer("z")) | ci
         if cfg.atp_checks:
             with times("atp_checks"):
                 meta["atp_checks"] = atp_checks(model, batch, res, heads, atp, cfg.atp_checks)

@@ -19,13 +19,12 @@ from interp.interventions.causal import CausalConfig, CausalResult, causal_probe
 from interp.interventions.lens import digit_token_ids, logit_lens
 from interp.models.behaviour import arithmetic_accuracy, greedy_continuations
 from interp.models.builtins import DEFAULT_MODEL
-from interp.models.devices import model_device, resolve_device
-from interp.models.loading import ModelInfo, load_model, model_info
-from interp.models.precision import choose_format
+from interp.models.devices import model_device
+from interp.models.loading import ModelInfo, model_info
 from interp.probes.sweep import NotConverged, ProbeResults, SweepConfig, difference_controls, split
 from interp.reports.html import notebook
 from interp.reports.probe import probe_sections
-from interp.runs.guard import check_fast, float32_slice
+from interp.runs.guard import check_fast, guarded_load
 from interp.runs.probe_fit import check_probe_solver, fit_probes
 from interp.runs.probe_reads import by_layer, capture_reads, read_slice
 from interp.tasks.arithmetic import ArithmeticConfig, Problems, make_arithmetic
@@ -163,7 +162,7 @@ def run(
         problems = make_arithmetic(cfg.task, cfg.seed)
         labels, controls, strata = probe_inputs(problems)
         check_scales(labels, cfg.sweep.folds)
-    model, fmt, reference = load_guarded(cfg, problems, times)
+    model, fmt, ref = guarded_load(cfg.model, cfg.device, cfg.dtype, guard_slice(problems, cfg), cfg.n_devices, times)
     layers = parse_layers(cfg.layers, n_layers(model))
     info, lens_shape = model_info(model), (len(layers), labels.shape[1])
     reads = read_plan(model.tokenizer, problems, info.prepend_bos)
@@ -172,10 +171,10 @@ def run(
     with times("capture"):
         acts = capture_reads(model, problems, pos, layers, cfg.sites, cfg.batch_size, progress)
     precision = {"dtype": fmt.dtype, "reason": fmt.reason}
-    if reference is not None:
+    if ref is not None:
         fast = by_layer({s: a[: cfg.guard_rows] for s, a in acts.items()}, layers)
         precision["guard"] = check_fast(
-            fmt, fast, reference, "the captured activations", min(cfg.guard_rows, len(problems)), "problems"
+            fmt, fast, ref, "the captured activations", min(cfg.guard_rows, len(problems)), "problems"
         ).to_json()
     with times("lens"):  # a readout over the tokens 0-9 says nothing where the model writes digits in groups
         lens = lens_accuracy(model, acts["resid_post"], labels) if reads.digits_split else np.full(lens_shape, np.nan)
@@ -218,19 +217,6 @@ def check_causal(digits_split: bool, cfg: ProbeRunConfig) -> None:
             "this tokenizer writes several answer digits as one token, and the causal tests score the tokens "
             "0-9 one digit at a time, so --causal is refused here (the probes themselves run without it)"
         )
-
-
-def load_guarded(cfg: ProbeRunConfig, problems: Problems, times: Stages):
-    """(model, its number format, the float32 guard's slice or None): a fast format's float32 slice is
-    computed first, so the two models never share memory."""
-    fmt = choose_format(cfg.dtype, resolve_device(cfg.device) if cfg.n_devices is None else "cuda")
-    reference = None
-    if fmt.fast:
-        with times("guard"):
-            reference = float32_slice(cfg.model, cfg.device, guard_slice(problems, cfg), cfg.n_devices)
-    with times("load"):
-        model = load_model(cfg.model, device=cfg.device, dtype=fmt.dtype, n_devices=cfg.n_devices)
-    return model, fmt, reference
 
 
 def guard_slice(problems: Problems, cfg: ProbeRunConfig) -> Callable:

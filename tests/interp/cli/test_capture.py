@@ -37,7 +37,7 @@ def test_bad_input_is_one_line(tiny_dir, tmp_path, capsys):
 
 
 def test_a_fast_format_is_guarded_before_any_shard(tiny_dir, tiny_model, tmp_path, capsys, monkeypatch):
-    import interp.cli.capture as cli
+    import interp.runs.guard as cli
     from interp.core.selfcheck import relative_distance
 
     prompts = tmp_path / "p.txt"

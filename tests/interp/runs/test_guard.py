@@ -48,7 +48,7 @@ def test_fast_probe_run_records_its_format_and_guard(tiny_dir, tmp_path):
 
 def test_a_fast_run_that_drifts_stops_and_writes_nothing(tiny_dir, tmp_path, monkeypatch, capsys):
     """A fast model whose numbers drift from float32 (here, one weight matrix perturbed 30%) is refused."""
-    import interp.runs.probe as run_module
+    import interp.runs.guard as run_module
     from interp.cli.probe import main
 
     real = run_module.load_model
