@@ -204,6 +204,21 @@ def _bucket(summary: dict, k: str) -> str:
     return f"{summary['buckets'][k]:.3f}" + (f" [{lo:.2f}, {hi:.2f}]" if np.isfinite(lo) else "")
 
 
+def paired_table(pairs: list[dict]) -> list[list[str]]:
+    """Each pair's difference (first minus second) per bucket and per character, with interval and verdict."""
+    rows = [["models", "reading", "difference (nats)", "95% interval over windows", "verdict"]]
+    for p in pairs:
+        who = f"{p['models'][0]} minus {p['models'][1]} ({p['windows']} windows)"
+        cells = [(f"per token, {k}", c) for k, c in p["buckets"].items()]
+        if p.get("per_char"):
+            cells.append((f"per character, the shared {p['per_char']['chars']:,.0f} characters", p["per_char"]))
+        rows += [
+            [who, what, f"{c['diff']:+.4f}", f"[{c['ci'][0]:+.4f}, {c['ci'][1]:+.4f}]", c["verdict"]]
+            for what, c in cells
+        ]
+    return rows
+
+
 def nll_sections(d: dict) -> list[Section]:
     """Cumulative NLL curves (all models on one plot), the bucket table, and activation statistics.
 
@@ -212,6 +227,8 @@ def nll_sections(d: dict) -> list[Section]:
     models = d["models"]
     fig = nll_curves({m["model"]: m["cumulative"] for m in models})
     out = [("Long-context NLL by token position", [table(nll_table(models)), fig])]
+    if d.get("paired"):
+        out.append(("Models compared on the same windows", [table(paired_table(d["paired"]))]))
     for m in models:
         if m.get("stats"):
             out.append((f"Activations along the context: {m['model']}", stats_figures(m["stats"])))

@@ -57,10 +57,22 @@ class Document:
 
 
 @dataclass(frozen=True)
+class TextWindow:
+    """Where a window starts in the text: the same passage whichever tokenizer reads it."""
+
+    name: str  # document (and section), e.g. "kjv/Ge#2"
+    doc: int  # index into the documents
+    char: int  # character offset of the window's start in its document
+
+
+@dataclass(frozen=True)
 class Windows:
+    """One tokenizer's windows: cfg.tokens tokens from the first token starting at or after each window's start."""
+
     ids: Int[np.ndarray, "doc tokens"]
     names: list[str]  # document (and section) of each window
     starts: Int[np.ndarray, " doc"]  # token offset of each window in its document
+    spans: Int[np.ndarray, "doc tokens 2"]  # each token's [start, end) characters in its document
 
 
 def builtin_file(name: str) -> Path:
@@ -140,30 +152,50 @@ def load_documents(sources: tuple[str, ...]) -> list[Document]:
     return docs
 
 
-def make_windows(token_ids: list[list[int]], names: list[str], cfg: LongContextConfig) -> Windows:
-    """Seeded windows of cfg.tokens tokens: sections of long documents, each at a random offset.
+def shared_windows(
+    docs: list[Document], token_starts: list[list[np.ndarray]], cfg: LongContextConfig
+) -> list[TextWindow]:
+    """Seeded windows placed in the text, so that every tokenizer reads the same passages and models can be
+    compared window by window.
 
-    Pure in (token ids, cfg): the same ids and seed always give the same windows.
+    `token_starts[m][d]`: where each token of document d starts (characters, ascending) under tokenizer m.
+    A document gives as many non-overlapping sections as its shortest tokenization holds windows; each window
+    starts at a seeded character offset in its section, early enough that every tokenizer still has
+    cfg.tokens tokens before the section ends. Pure in (documents, offsets, cfg).
     """
     rng = np.random.default_rng(cfg.seed)
-    candidates = []  # (name, ids, lo, hi): a window may start anywhere in [lo, hi]
-    for name, ids in zip(names, token_ids, strict=True):
-        k = len(ids) // cfg.tokens  # non-overlapping sections this document can give
+    candidates = []  # (name, doc, lo, hi): the window may start at any character in [lo, hi]
+    for d, doc in enumerate(docs):
+        starts = [np.asarray(t[d]) for t in token_starts]
+        k = min(len(s) for s in starts) // cfg.tokens
         for j in range(k):
-            span = len(ids) // k
-            label = name if k == 1 else f"{name}#{j + 1}"
-            candidates.append((label, ids, j * span, (j + 1) * span - cfg.tokens))
+            lo, end = j * len(doc.text) // k, (j + 1) * len(doc.text) // k
+            last = [np.searchsorted(s, end) - cfg.tokens for s in starts]  # the last first-token that fits
+            if min(last) < 0:
+                continue
+            hi = min(int(s[i]) for s, i in zip(starts, last, strict=True))
+            if hi >= lo:
+                candidates.append((doc.name if k == 1 else f"{doc.name}#{j + 1}", d, lo, hi))
     if len(candidates) < cfg.documents:
         raise TextSourceError(
             f"only {len(candidates)} documents or sections have {cfg.tokens} tokens; "
             f"ask for fewer --documents or fewer --tokens, or add text sources"
         )
     pick = sorted(rng.choice(len(candidates), size=cfg.documents, replace=False))
-    out, starts, labels = [], [], []
-    for i in pick:
-        label, ids, lo, hi = candidates[i]
-        start = int(rng.integers(lo, hi + 1))
-        out.append(ids[start : start + cfg.tokens])
-        starts.append(start)
-        labels.append(label)
-    return Windows(np.array(out, dtype=np.int64), labels, np.array(starts))
+    return [TextWindow(name, d, int(rng.integers(lo, hi + 1))) for name, d, lo, hi in (candidates[i] for i in pick)]
+
+
+def token_windows(
+    ids: list[Int[np.ndarray, " _tokens"]],
+    spans: list[Int[np.ndarray, "_tokens 2"]],
+    windows: list[TextWindow],
+    tokens: int,
+) -> Windows:
+    """One tokenizer's view of `windows`: `ids[d]` and `spans[d]` ([token, 2] characters) per document."""
+    rows, starts, cut = [], [], []
+    for w in windows:
+        i = int(np.searchsorted(spans[w.doc][:, 0], w.char))
+        rows.append(ids[w.doc][i : i + tokens])
+        cut.append(spans[w.doc][i : i + tokens])
+        starts.append(i)
+    return Windows(np.array(rows, dtype=np.int64), [w.name for w in windows], np.array(starts), np.stack(cut))

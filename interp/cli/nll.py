@@ -26,7 +26,7 @@ from interp.core.files import write_outputs
 from interp.reports.html import assemble
 from interp.reports.sections import nll_sections
 from interp.runs.guard import precision_line
-from interp.runs.nll import NLLRun, NLLRunConfig, run, stats_table
+from interp.runs.nll import NLLRun, NLLRunConfig, paired_lines, run, stats_table
 from interp.tasks.long_context import LongContextConfig, TextSourceError
 
 OUTPUTS = ("nll.json", "nll.npz", "nll.html")
@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     except (InterpError, TextSourceError) as e:
         return fail(str(e))
     print(res.table())
+    if pairs := res.paired():
+        print(paired_lines(pairs))
     for m in res.models:
         fit = m.summary["fit"]
         print(

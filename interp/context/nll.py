@@ -70,18 +70,17 @@ def bucket_means(nll: Float[np.ndarray, "doc pos"]) -> dict[str, float]:
     return {f"{lo}-{hi}": float(nll[:, lo - 1 : hi].mean()) for lo, hi in BUCKETS if lo <= nll.shape[1]}
 
 
+def t_interval(values: Float[np.ndarray, " window"]) -> list[float]:
+    """95% t-interval of the mean over windows (the independent units; tokens within one are not); NaN bounds
+    with a single window."""
+    k = len(values)
+    half = stats.t.ppf(0.975, k - 1) * values.std(ddof=1) / np.sqrt(k) if k > 1 else np.nan
+    return [float(values.mean() - half), float(values.mean() + half)]
+
+
 def bucket_intervals(nll: Float[np.ndarray, "doc pos"]) -> dict[str, list[float]]:
-    """Each bucket's 95% t-interval over windows (windows are the independent units; tokens within one are
-    not); NaN bounds with a single window."""
-    out = {}
-    for lo, hi in BUCKETS:
-        if lo > nll.shape[1]:
-            continue
-        per_window = nll[:, lo - 1 : hi].mean(1)
-        k = len(per_window)
-        half = stats.t.ppf(0.975, k - 1) * per_window.std(ddof=1) / np.sqrt(k) if k > 1 else np.nan
-        out[f"{lo}-{hi}"] = [float(per_window.mean() - half), float(per_window.mean() + half)]
-    return out
+    """Each bucket's 95% t-interval over windows."""
+    return {f"{lo}-{hi}": t_interval(nll[:, lo - 1 : hi].mean(1)) for lo, hi in BUCKETS if lo <= nll.shape[1]}
 
 
 def power_law_fit(nll: Float[np.ndarray, "doc pos"], start: int = 8, bins: int = 40) -> dict | None:

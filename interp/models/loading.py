@@ -116,6 +116,18 @@ def task_defaults(name_or_path: str) -> dict:
 
 
 @offline()
+def load_tokenizer(name_or_path: str):
+    """(name, folder, tokenizer) without the weights: to plan work on text before any model loads.
+
+    >>> name, folder, tok = load_tokenizer("smollm2-135m")  # doctest: +SKIP
+    """
+    from transformers import AutoTokenizer
+
+    name, path = resolve(name_or_path)
+    return name, path, AutoTokenizer.from_pretrained(path, local_files_only=True)
+
+
+@offline()
 def load_hf(
     name_or_path: str,
     dtype: Any = None,
@@ -129,13 +141,12 @@ def load_hf(
     >>> name, folder, hf, tok = load_hf("smollm2-135m")  # doctest: +SKIP
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # per-tensor load bars say nothing useful here
 
-    name, path = resolve(name_or_path)
-    tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    name, path, tok = load_tokenizer(name_or_path)
     kw = {"attn_implementation": attn_implementation} if attn_implementation else {}
     if (n_devices or 1) > 1:
         kw |= {"device_map": "auto", "max_memory": {i: torch.cuda.mem_get_info(i)[0] for i in range(n_devices)}}

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from interp.context.compare import paired
 from interp.context.nll import (
     BUCKETS,
     bucket_intervals,
@@ -21,15 +22,15 @@ from interp.context.nll import (
     token_nll,
 )
 from interp.context.stats import ContextStats
-from interp.core.errors import InterpError
+from interp.context.texts import Tokenized, tokenize_documents
 from interp.core.versions import versions
 from interp.models.devices import model_device
-from interp.models.loading import load_hf, resolve, tokenizer_adds_bos
+from interp.models.loading import load_hf, resolve
 from interp.models.precision import choose_format, to_mixed
 from interp.reports.html import notebook
 from interp.reports.sections import nll_sections
 from interp.runs.guard import check_fast
-from interp.tasks.long_context import Document, LongContextConfig, load_documents, make_windows
+from interp.tasks.long_context import LongContextConfig, Windows, load_documents, shared_windows, token_windows
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class ModelNLL:
     nll: np.ndarray = field(repr=False)
     stats: dict | None = field(default=None, repr=False)  # `ContextStats.result()`
     precision: dict = field(default_factory=dict)  # the number format, and a fast one's float32 guard
+    chars: list[int] = field(default_factory=list)  # where each window starts in its document (characters)
+    spans: np.ndarray | None = field(default=None, repr=False)  # [window, tokens - 1, 2]: predicted tokens' text
 
     @property
     def summary(self) -> dict:
@@ -101,14 +104,31 @@ class NLLRun:
     def to_json(self) -> dict:
         out = []
         for m in self.models:
-            d = {k: v for k, v in asdict(m).items() if k not in ("nll", "stats")} | {"summary": m.summary}
+            d = {k: v for k, v in asdict(m).items() if k not in ("nll", "stats", "spans")} | {"summary": m.summary}
             if m.stats:
                 d["stats"] = {k: m.stats[k] for k in STAT_META}
             out.append(d)
-        return {"config": asdict(self.config.text), "command": self.command, "versions": self.versions, "models": out}
+        return {
+            "config": asdict(self.config.text),
+            "command": self.command,
+            "versions": self.versions,
+            "models": out,
+            "paired": self.paired(),
+        }
+
+    def paired(self) -> list[dict]:
+        """The first model against each other one, window by window (`interp.context.compare.paired`); only
+        models read on the same passages are paired."""
+        first = self.models[0]
+        return [
+            paired(first.nll, m.nll, first.spans, m.spans, (first.model, m.model))
+            for m in self.models[1:]
+            if m.documents == first.documents and m.chars == first.chars and len(m.chars) > 0
+        ]
 
     def arrays(self) -> dict[str, np.ndarray]:
         arrays = {m.model: m.nll.astype(np.float32) for m in self.models}
+        arrays.update({f"{m.model}/spans": m.spans.astype(np.int32) for m in self.models if m.spans is not None})
         for m in self.models:
             if m.stats:
                 arrays.update({f"{m.model}/{k}": m.stats[k] for k in STAT_ARRAYS})
@@ -123,9 +143,10 @@ class NLLRun:
                 stats = d["stats"] | {k: arrays[f"{d['model']}/{k}"] for k in STAT_ARRAYS}
             models.append(
                 ModelNLL(
-                    **{k: d[k] for k in ModelNLL.__dataclass_fields__ if k not in ("nll", "stats") and k in d},
+                    **{k: d[k] for k in ModelNLL.__dataclass_fields__ if k not in ("nll", "stats", "spans") and k in d},
                     nll=arrays[d["model"]],
                     stats=stats,
+                    spans=arrays.get(f"{d['model']}/spans"),
                 )
             )
         text = LongContextConfig(**(meta["config"] | {"sources": tuple(meta["config"]["sources"])}))
@@ -142,7 +163,8 @@ class NLLRun:
             "models": [
                 {"model": m.model, "summary": m.summary, "cumulative": cumulative(m.nll), "stats": m.stats}
                 for m in self.models
-            ]
+            ],
+            "paired": self.paired(),
         }
 
     def table(self) -> str:
@@ -151,6 +173,18 @@ class NLLRun:
         rows = [["model", *names]] + [[m.model] + [_cell(m.summary, k) for k in names] for m in self.models]
         w = max(len(c) for r in rows for c in r)
         return "\n".join(" ".join(c.rjust(w) for c in r) for r in rows) + "\n(95% interval over windows)"
+
+
+def paired_lines(pairs: list[dict]) -> str:
+    """The paired comparisons, one line per reading."""
+    lines = []
+    for p in pairs:
+        lines.append(f"{p['models'][0]} minus {p['models'][1]}, paired on the same {p['windows']} windows:")
+        cells = [(f"per token {k}", c) for k, c in p["buckets"].items()]
+        if p.get("per_char"):
+            cells.append((f"per character ({p['per_char']['chars']:,.0f} shared)", p["per_char"]))
+        lines += [f"  {w}: {c['diff']:+.4f} [{c['ci'][0]:+.4f}, {c['ci'][1]:+.4f}] {c['verdict']}" for w, c in cells]
+    return "\n".join(lines)
 
 
 def _cell(summary: dict, k: str) -> str:
@@ -171,26 +205,21 @@ def stats_table(model: str, st: dict) -> str:
 
 
 def run_model(
-    name: str, cfg: NLLRunConfig, docs: list[Document], progress: bool | None, on_stage: Callable | None = None
+    text: Tokenized, win: Windows, cfg: NLLRunConfig, progress: bool | None, on_stage: Callable | None = None
 ) -> ModelNLL:
-    """NLL per document window; with `cfg.stats`, also activation statistics along the context.
+    """NLL per window; with `cfg.stats`, also activation statistics along the context.
     `on_stage(name, seconds)` is called when the model has loaded and when its windows are done."""
     t = time.perf_counter()
-    name, path, hf, tok = load_hf(
-        name, attn_implementation="eager" if cfg.stats else "sdpa", device=cfg.device, n_devices=cfg.n_devices
+    name, path, hf, _ = load_hf(
+        text.source, attn_implementation="eager" if cfg.stats else "sdpa", device=cfg.device, n_devices=cfg.n_devices
     )
     if on_stage:
         on_stage(f"load {name}", time.perf_counter() - t)
-    n_ctx = int(getattr(hf.config, "max_position_embeddings", 0) or 0)
-    if n_ctx and cfg.text.tokens > n_ctx:
-        raise InterpError(f"--tokens {cfg.text.tokens} is more than {name}'s context of {n_ctx} tokens")
-    bos = [tok.bos_token_id] if tokenizer_adds_bos(tok) else []
-    ids = [bos + tok(d.text, add_special_tokens=False)["input_ids"] for d in docs]
-    win = make_windows(ids, [d.name for d in docs], cfg.text)
-    if bos:  # every window starts with BOS, as the model saw text in training
-        win_ids = np.concatenate([np.full((len(win.ids), 1), bos[0]), win.ids[:, :-1]], 1)
+    if text.bos is not None:  # every window starts with BOS, as the model saw text in training
+        win_ids = np.concatenate([np.full((len(win.ids), 1), text.bos), win.ids[:, :-1]], 1)
+        spans = win.spans[:, :-1]  # the predicted tokens: all but the last, which BOS pushed out
     else:
-        win_ids = win.ids
+        win_ids, spans = win.ids, win.spans[:, 1:]
     acc = ContextStats(hf.config.num_hidden_layers) if cfg.stats else None
     t0 = time.perf_counter()
     precision = to_format(hf, cfg, torch.as_tensor(win_ids[0][:GUARD_TOKENS], device="cpu")[None])
@@ -206,8 +235,8 @@ def run_model(
     return ModelNLL(
         name,
         str(path),
-        n_ctx,
-        bool(bos),
+        text.n_ctx,
+        text.bos is not None,
         win.names,
         win.starts.tolist(),
         secs,
@@ -216,6 +245,8 @@ def run_model(
         nll,
         acc.result() if acc else None,
         precision,
+        [int(c) for c in win.spans[:, 0, 0]],
+        spans,
     )
 
 
@@ -236,5 +267,9 @@ def run(cfg: NLLRunConfig, command: str = "", progress: bool | None = None, on_s
     for m in cfg.models:  # fail fast, before any work
         resolve(m)
     docs = load_documents(cfg.text.sources)
-    models = tuple(run_model(m, cfg, docs, progress, on_stage) for m in cfg.models)
+    texts = [tokenize_documents(m, docs, cfg.text.tokens) for m in cfg.models]  # every refusal before a load
+    windows = shared_windows(docs, [t.starts for t in texts], cfg.text)
+    models = tuple(
+        run_model(t, token_windows(t.ids, t.spans, windows, cfg.text.tokens), cfg, progress, on_stage) for t in texts
+    )
     return NLLRun(cfg, models, versions(), command)

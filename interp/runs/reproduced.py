@@ -157,7 +157,9 @@ def nll(data: dict) -> tuple[str, list]:
                f" (the intervals over windows decide {sum(falls)} of {len(falls)} steps between buckets)")
         )  # fmt: skip
     text = "Mean NLL in nats by position bucket, with 95% intervals over windows: " + "; ".join(parts) + "."
-    if len(models) == 2:
+    if data.get("paired"):
+        text += " " + paired_text(data["paired"][0])
+    elif len(models) == 2:  # a result from before windows were shared: the intervals side by side
         (a, ca), (b, cb) = ((m["summary"]["buckets"], m["summary"].get("bucket_ci") or {}) for m in models)
         shared = [k for k in a if k in b]
         apart = [k for k in shared if k in ca and k in cb and (ca[k][1] < cb[k][0] or cb[k][1] < ca[k][0])]
@@ -166,12 +168,33 @@ def nll(data: dict) -> tuple[str, list]:
             + (f" ({', '.join(apart)})" if apart else "")
             + "; elsewhere the data cannot say which is lower per token."
         )
+    if len(models) == 2:
         text += (
             " Per-token NLL is not comparable across tokenizers of different vocabularies (a token covers a "
             "different amount of text), and the built-in texts are likely in both models' pretraining data."
         )
     curves = {m["model"]: m["cumulative"] for m in models}
     return text, [nll_curves(curves, "NLL by token position (cumulative average, log x)")]
+
+
+def paired_text(p: dict) -> str:
+    """The paired comparison's verdicts: which buckets the interval decides, and the per-character reading."""
+    a, b = p["models"]
+    decided = {k: c for k, c in p["buckets"].items() if c["verdict"] != "cannot tell"}
+    out = (
+        f"Paired window by window on the same {p['windows']} passages ({a} minus {b}), per token the interval "
+        f"decides {len(decided)} of {len(p['buckets'])} buckets"
+        + (": " + ", ".join(f"{k} {c['verdict']} ({c['diff']:+.2f} [{c['ci'][0]:+.2f}, {c['ci'][1]:+.2f}])"
+                            for k, c in decided.items()) if decided else "")
+        + "."
+    )  # fmt: skip
+    if c := p.get("per_char"):
+        out += (
+            f" Per character of the text both read ({c['chars']:,.0f} on average), {a} minus {b} is "
+            f"{c['diff']:+.4f} nats [{c['ci'][0]:+.4f}, {c['ci'][1]:+.4f}]: "
+            + ("the interval cannot decide." if c["verdict"] == "cannot tell" else f"{c['verdict']}.")
+        )
+    return out
 
 
 def _apart(ci: dict, x: str, y: str) -> bool:

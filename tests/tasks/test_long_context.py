@@ -3,31 +3,61 @@ import json
 import numpy as np
 import pytest
 
-from interp.tasks.long_context import LongContextConfig, TextSourceError, local_documents, make_windows
+from interp.tasks.long_context import (
+    Document,
+    LongContextConfig,
+    TextSourceError,
+    local_documents,
+    shared_windows,
+    token_windows,
+)
 
 
-def test_windows_are_seeded_sections_at_random_offsets():
-    ids = [list(range(1000)), list(range(5000, 5250)), list(range(9000, 9090))]
+def spans_of(text: str, width: int) -> np.ndarray:
+    """A toy tokenizer's spans: one token per `width` characters."""
+    starts = np.arange(0, len(text), width)
+    return np.stack([starts, np.minimum(starts + width, len(text))], 1)
+
+
+DOCS = [Document("long", "a" * 4000), Document("mid", "b" * 1000), Document("short", "c" * 150)]
+
+
+def windows_for(widths, cfg):
+    spans = [[spans_of(d.text, w) for d in DOCS] for w in widths]
+    return spans, shared_windows(DOCS, [[s[:, 0] for s in sp] for sp in spans], cfg)
+
+
+def test_windows_are_seeded_sections_of_the_text():
     cfg = LongContextConfig(tokens=100, documents=5, seed=1)
-    w = make_windows(ids, ["long", "mid", "short"], cfg)
-    assert w.ids.shape == (5, 100)
-    again = make_windows(ids, ["long", "mid", "short"], cfg)
-    np.testing.assert_array_equal(w.ids, again.ids)
-    assert "short" not in w.names  # too short for one window
-    assert len(set(w.names)) == 5  # distinct documents or sections
-    for row, name, start in zip(w.ids, w.names, w.starts, strict=True):
-        src = ids[0] if name.startswith("long") else ids[1]
-        assert list(row) == src[start : start + 100]
-        if name.startswith("long#"):  # a section stays inside its tenth of the document
-            j = int(name.split("#")[1]) - 1
-            assert j * 100 <= start <= (j + 1) * 100 - 100
-    other = make_windows(ids, ["long", "mid", "short"], LongContextConfig(tokens=100, documents=5, seed=2))
-    assert not np.array_equal(w.starts, other.starts)
+    spans, w = windows_for((1, 4), cfg)
+    assert w == windows_for((1, 4), cfg)[1]
+    assert "short" not in {x.name for x in w}  # too short for one window in the coarser tokenizer
+    assert len({x.name for x in w}) == 5  # distinct documents or sections
+    for x in w:  # the coarser tokenizer sets the sections: 4000 / 4 / 100 = 10 of the long document
+        if x.name.startswith("long#"):
+            j = int(x.name.split("#")[1]) - 1
+            assert j * 400 <= x.char <= (j + 1) * 400 - 4 * 100
+    assert [x.char for x in w] != [
+        x.char for x in windows_for((1, 4), LongContextConfig(tokens=100, documents=5, seed=2))[1]
+    ]
+
+
+def test_every_tokenizer_reads_the_same_passage():
+    cfg = LongContextConfig(tokens=100, documents=5, seed=3)
+    spans, w = windows_for((1, 4), cfg)
+    for sp in spans:
+        ids = [np.arange(len(s)) for s in sp]
+        tw = token_windows(ids, sp, w, 100)
+        assert tw.ids.shape == (5, 100) and tw.spans.shape == (5, 100, 2)
+        for x, row, start, span in zip(w, tw.ids, tw.starts, tw.spans, strict=True):
+            assert list(row) == list(ids[x.doc][start : start + 100])
+            assert span[0, 0] >= x.char and span[0, 0] - x.char < sp[x.doc][0, 1]  # its first token at or after
+            assert span[-1, 1] <= len(DOCS[x.doc].text)
 
 
 def test_too_few_documents_is_a_clear_error():
     with pytest.raises(TextSourceError, match="only 1 documents"):
-        make_windows([list(range(150))], ["a"], LongContextConfig(tokens=100, documents=2))
+        windows_for((1,), LongContextConfig(tokens=3000, documents=2))
 
 
 def test_local_sources(tmp_path):

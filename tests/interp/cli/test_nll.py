@@ -80,3 +80,41 @@ def test_cli_stats(tiny_dir, tmp_path, capsys):
     meta = json.loads((out / "nll.json").read_text())["models"][0]
     assert meta["attention"] == "eager" and meta["stats"]["far_k"] == [16, 128, 1024]
     assert (out / "nll.html").read_text().count('class="plotly-graph-div"') == 1 + 3 + 3 + 1
+
+
+def test_two_tokenizers_read_the_same_passages_and_are_paired(tiny_dir, tmp_path, capsys):
+    from tests.conftest import save_tiny_llama
+
+    grouped = save_tiny_llama(tmp_path / "grouped", group_digits=True)  # digits in threes: fewer tokens
+    text = tmp_path / "docs"
+    text.mkdir()
+    for i in range(3):
+        (text / f"d{i}.txt").write_text(" ".join(f"item {100 * j + i} of {j}" for j in range(60)))
+    out = tmp_path / "out"
+    argv = ["--model", str(tiny_dir), "--model", str(grouped), "--tokens", "40", "--documents", "4"]
+    assert main(argv + ["--text", str(text), "--out", str(out), "--quiet", "--chunk", "16"]) == 0
+    printed = capsys.readouterr().out
+    assert "minus grouped, paired on the same 4 windows" in printed and "per character" in printed
+    assert "Models compared on the same windows" in (out / "nll.html").read_text()
+    meta = json.loads((out / "nll.json").read_text())
+    a, b = meta["models"]
+    assert a["documents"] == b["documents"] and a["chars"] == b["chars"]
+    assert a["starts"] != b["starts"]  # the same passages sit at different token offsets
+    z = np.load(out / "nll.npz")
+    sa, sb = z[f"{tiny_dir.name}/spans"], z["grouped/spans"]
+    assert sa.shape == sb.shape == (4, 39, 2)
+    assert (sa[:, -1, 1] < sb[:, -1, 1]).all()  # 40 grouped tokens reach further into the text
+    docs = {f"d{i}": (text / f"d{i}.txt").read_text() for i in range(3)}
+    for name, c, first in zip(a["documents"], a["chars"], sa[:, 0], strict=True):
+        assert first[0] >= c and docs[name.split("#")[0]][first[0] : first[1]]  # BOS, then the passage
+    (pair,) = meta["paired"]
+    assert pair["models"] == [tiny_dir.name, "grouped"] and pair["windows"] == 4
+    assert set(pair["buckets"]) == {"1-8", "9-64"} and "per_char" in pair
+    lo, hi = np.maximum(sa[:, 0, 0], sb[:, 0, 0]), np.minimum(sa[:, -1, 1], sb[:, -1, 1])
+    per_char = [
+        z[n][w][(s[w, :, 0] >= lo[w]) & (s[w, :, 1] <= hi[w])].sum() / (hi[w] - lo[w])
+        for n, s in ((tiny_dir.name, sa), ("grouped", sb))
+        for w in range(4)
+    ]
+    want = np.mean(np.array(per_char[:4]) - np.array(per_char[4:]))
+    assert np.isclose(pair["per_char"]["diff"], want, atol=1e-5)
