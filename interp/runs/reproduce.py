@@ -56,7 +56,7 @@ def plan(size: str, device: tuple[str, ...] = ()) -> list[Step]:
     if size not in SIZES:
         raise ValueError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
     ck = checkpoints()
-    nll = {"smoke": ("256", "1"), "default": ("8192", "1"), "full": ("32768", "4")}[size]
+    nll = {"smoke": ("256", "2"), "default": ("8192", "4"), "full": ("32768", "4")}[size]
     patch = {"smoke": ("--n", "8", "--no-positions"), "default": ("--n", "100", "--no-positions"), "full": ()}[size]
     probe = ("--n", "60", "--layer", "20-23", "--behaviour-n", "4") if size == "smoke" else ("--layer", "all")
     steps = [

@@ -37,3 +37,15 @@ def test_per_character_counts_only_tokens_inside_the_span():
     sp = spans(1, 5, 2)  # tokens at [0,2) [2,4) [4,6) [6,8) [8,10)
     assert nats_per_char(nll, sp, np.array([2]), np.array([8])) == 3 / 6
     assert nats_per_char(nll, sp, np.array([1]), np.array([9])) == 3 / 8  # partial tokens at the edges left out
+
+
+def test_the_paired_interval_covers_a_known_difference_95_percent_of_the_time():
+    rng = np.random.default_rng(7)
+    hits = 0
+    for _ in range(1000):
+        window = rng.normal(3, 1, (6, 1))  # what both models share in a window
+        b = window + rng.normal(0, 0.3, (6, 16))
+        a = b - 0.1 + rng.normal(0, 0.2, (6, 1))  # the true per-window difference: -0.1, spread 0.2
+        lo, hi = paired(a, b, None, None, ("a", "b"))["buckets"]["9-64"]["ci"]
+        hits += lo <= -0.1 <= hi
+    assert 930 <= hits <= 970
