@@ -7,10 +7,7 @@ from interp.runs.reproduced import nll
 def data(pairs):
     cum = np.ones((4, 99))
     summary = {"buckets": {"1-8": 5.0, "9-64": 3.0}, "bucket_ci": {"1-8": [4.0, 6.0], "9-64": [2.5, 3.5]}}
-    return {
-        "models": [{"model": m, "summary": summary, "cumulative": cum} for m in ("a", "b")],
-        "paired": pairs,
-    }
+    return {"models": [{"model": m, "summary": summary, "cumulative": cum} for m in ("a", "b")], "paired": pairs}
 
 
 def test_the_page_decides_the_comparison_on_the_paired_intervals():
