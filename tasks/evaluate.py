@@ -11,11 +11,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from jaxtyping import Float
 
 from interp.tasks.memory import TASKS, NGramConfig, make_ngrams, ngram_optimal, prob_bits_per_sequence, sample
 from interp.tasks.models.ntm import NTM
 from interp.tasks.setup import device_of, dtype_of
 from interp.tasks.train import HELD_OUT, evaluate, held_out_seed
+
+FAILED_BITS = 5.0  # a repeat-copy sequence costing more than this on its data channels has visibly failed
 
 
 def example(model, task: str, **overrides) -> dict[str, np.ndarray]:
@@ -81,27 +84,38 @@ def ngram_rows(model, n: int = 1000) -> tuple[dict, dict[str, np.ndarray]]:
     }
 
 
-def channel_costs(model, task: str, batches: int = 2, **overrides) -> tuple[float, float]:
-    """(data channels, last channel) cost in bits per sequence on the held-out batches `evaluate` uses.
+def channel_costs(
+    model, task: str, batches: int = 2, **overrides
+) -> tuple[Float[np.ndarray, " seq"], Float[np.ndarray, " seq"]]:
+    """(data channels, last channel) bits of each sequence of the held-out batches `evaluate` uses.
     For repeat copy the last channel is the end marker."""
     key = held_out_seed(**overrides) - HELD_OUT
-    data = marker = 0.0
+    data, marker = [], []
     with torch.no_grad():
         for i in range(batches):
             seq = sample(task, HELD_OUT + key + i, n=32, **overrides)
             logits = model(seq.inputs.to(device_of(model), dtype_of(model))).float().cpu()
             bce = F.binary_cross_entropy_with_logits(logits, seq.targets, reduction="none")
-            bits = (bce * seq.mask[..., None]).sum(1).mean(0) / np.log(2)  # [channel]
-            data, marker = data + float(bits[:-1].sum()) / batches, marker + float(bits[-1]) / batches
-    return data, marker
+            bits = (bce * seq.mask[..., None]).sum(1) / np.log(2)  # [sequence, channel]
+            data.append(bits[:, :-1].sum(1).numpy())
+            marker.append(bits[:, -1].numpy())
+    return np.concatenate(data), np.concatenate(marker)
 
 
-def eval_run(model, task: str, options: dict | None = None, batches: int = 2) -> tuple[dict, dict[str, np.ndarray]]:
+def spread(bits: Float[np.ndarray, " seq"], over: float = FAILED_BITS) -> dict:
+    """Mean, median and the share of sequences over `over` bits: a mean alone hides a failure tail."""
+    return {"mean": float(bits.mean()), "median": float(np.median(bits)), "over": float((bits > over).mean())}
+
+
+def eval_run(
+    model, task: str, options: dict | None = None, batches: int | None = None
+) -> tuple[dict, dict[str, np.ndarray]]:
     """(results, arrays) of one trained model on its task; `options`: the generator settings it was trained
     with (`train.task_options`), kept at every evaluation point; `batches` held-out batches of 32 per point
-    (the first ones are always the same, so more batches extend the default sample). N-grams are scored on
-    their 1,000 fixed sequences whatever `batches` is."""
+    (the first ones are always the same, so more batches extend the default sample; None: the task's
+    `eval_batches`). N-grams are scored on their 1,000 fixed sequences whatever `batches` is."""
     spec = TASKS[task]
+    batches = batches or spec.eval_batches
     options = options or {}
     model.eval()
     if spec.figure == "ngrams":
@@ -109,13 +123,19 @@ def eval_run(model, task: str, options: dict | None = None, batches: int = 2) ->
     res = {"x": list(spec.x), "xlabel": spec.xlabel, "eval_batches": batches}
     if spec.figure == "repeat":  # the paper's NTM missed the end marker past ~12 repeats: report it apart
         split = [channel_costs(model, task, batches=batches, **point, **options) for point in spec.points]
-        res["data_cost"], res["marker_cost"] = [c[0] for c in split], [c[1] for c in split]
-        res["cost"] = [d + m for d, m in split]  # the same batches as `evaluate`'s, split by channel: one pass
+        res["data_cost"], res["marker_cost"] = [float(d.mean()) for d, _ in split], [float(m.mean()) for _, m in split]
+        res["cost"] = [d + m for d, m in zip(res["data_cost"], res["marker_cost"], strict=True)]
+        res["data_spread"] = [spread(d) for d, _ in split]  # per point: mean, median, share over 5 bits
+        res["marker_spread"] = [spread(m, 1.0) for _, m in split]
+        res["failed_bits"] = FAILED_BITS
         arrays = {
             f"example_{p['length']}x{p['repeats']}/{k}": v
             for p in spec.points
             for k, v in example(model, task, **p, **options).items()
         }
+        for p, (d, m) in zip(spec.points, split, strict=True):
+            arrays[f"per_sequence_{p['length']}x{p['repeats']}/data"] = d.astype(np.float32)
+            arrays[f"per_sequence_{p['length']}x{p['repeats']}/marker"] = m.astype(np.float32)
     else:
         res["cost"] = [evaluate(model, task, batches=batches, **point, **options) for point in spec.points]
         arrays = {f"example/{k}": v for k, v in example(model, task, **spec.example, **options).items()}

@@ -240,6 +240,7 @@ class TaskSpec:
     x: tuple = ()  # the label of each point
     xlabel: str = ""
     example: dict | None = None  # the setting of the one sequence drawn in the report (cost_curve tasks)
+    eval_batches: int = 2  # held-out batches of 32 per point by default
 
 
 TASKS: dict[str, TaskSpec] = {
@@ -259,6 +260,7 @@ TASKS: dict[str, TaskSpec] = {
         ({"length": 10, "repeats": 20}, {"length": 20, "repeats": 10}),
         ("length 10, repeat 20", "length 20, repeat 10"),
         "setting",
+        eval_batches=20,  # 640 sequences per setting: a failure in one sequence in 50 shows
     ),
     "recall": TaskSpec(
         make_recall,

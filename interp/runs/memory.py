@@ -60,7 +60,7 @@ def evaluate_runs(
     memory: int | None = None,
     device: str = "cpu",
     dtype: str = "float32",
-    batches: int = 2,
+    batches: int | None = None,
 ) -> MemoryEval:
     meta, arrays = {"runs": [], "command": command, "versions": versions()}, {}
     for run in runs:
@@ -95,4 +95,9 @@ def evaluate_runs(
                 + ", ".join(f"{x}: {c:.3f}" for x, c in zip(res["x"], res["cost"], strict=True))
                 + (f"; optimal {res['optimal']:.3f} (+{res['above_optimal']:.3f})" if "optimal" in res else "")
             )
+            for x, d, m in zip(res["x"], res.get("data_spread", ()), res.get("marker_spread", ()), strict=False):
+                print(
+                    f"  {x}: data channels mean {d['mean']:.2f}, median {d['median']:.2f}, "
+                    f"{d['over']:.1%} of sequences over {res['failed_bits']:.0f} bits; end marker mean {m['mean']:.2f}"
+                )
     return MemoryEval(meta, arrays)

@@ -125,9 +125,32 @@ def test_repeat_copy_cost_is_its_channels_sum_on_evaluates_batches(tmp_path):
     torch.set_num_threads(1)
     train(_cfg(task="repeat_copy", steps=2, max_len=3), tmp_path / "r", progress=False)
     model = load(tmp_path / "r")[0]
-    res, _ = eval_run(model, "repeat_copy", batches=1)
+    res, arrays = eval_run(model, "repeat_copy", batches=2)
     for point, total in zip(TASKS["repeat_copy"].points, res["cost"], strict=True):
-        assert total == pytest.approx(evaluate(model, "repeat_copy", batches=1, **point), rel=1e-5)
+        assert total == pytest.approx(evaluate(model, "repeat_copy", batches=2, **point), rel=1e-5)
+    # per sequence: 64 of them, whose mean is the mean, with the median and the failure share beside it
+    for i, p in enumerate(TASKS["repeat_copy"].points):
+        data = arrays[f"per_sequence_{p['length']}x{p['repeats']}/data"]
+        marker = arrays[f"per_sequence_{p['length']}x{p['repeats']}/marker"]
+        assert data.shape == marker.shape == (64,)
+        assert res["data_spread"][i]["mean"] == pytest.approx(data.mean(), rel=1e-5) == res["data_cost"][i]
+        assert res["data_spread"][i]["median"] == pytest.approx(np.median(data), rel=1e-5)
+        assert res["data_spread"][i]["over"] == (data > 5).mean()
+        assert res["marker_spread"][i]["mean"] == pytest.approx(marker.mean(), rel=1e-5)
+    assert eval_run(model, "repeat_copy")[0]["eval_batches"] == 20  # 640 sequences by default
+
+
+def test_the_repeat_copy_verdict_counts_the_failure_tail():
+    from interp.runs.reproduced import repeat_verdict
+
+    good = {"mean": 1.0, "median": 0.5, "over": 0.01}
+    tail = {"mean": 1.9, "median": 0.5, "over": 0.05}  # the mean passes; one sequence in 20 fails
+    marker = {"mean": 0.5, "median": 0.1, "over": 0.1}
+    text = repeat_verdict(["L10R20", "L20R10"], [good, tail], [marker, marker], 5.0)
+    assert "At L10R20 the NTM's data channels cost 1.00 bits on average (median 0.50), 1.0% of" in text
+    assert text.count("its outputs match the targets.") == 1 and "5.0% of sequences cost more than 5 bits" in text
+    late = repeat_verdict(["x"], [good], [{"mean": 1.5, "median": 1.5, "over": 0.5}], 5.0)
+    assert "do not match" in late
 
 
 def test_warm_start_carries_a_copy_ntm_into_repeat_copy(tmp_path):
