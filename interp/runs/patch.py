@@ -160,13 +160,18 @@ def run(
 
 def first_effects(model, pairs, cfg: PatchRunConfig) -> dict[str, torch.Tensor]:
     """What the float32 guard compares: the first `GUARD_PAIRS` pairs' logit differences, clean, corrupted
-    and with each sublayer patched (raw, not normalised: a small clean-corrupted gap would magnify noise)."""
+    and with each sublayer patched (raw, not normalised: a small clean-corrupted gap would magnify noise);
+    with AtP, also its per-pair contributions."""
     batch, _ = pair_tokens(model, pairs)
     batch = {k: v[:GUARD_PAIRS] for k, v in batch.items()}
     quick = dataclasses.replace(cfg.patch, per_position=False, ablations=False, n_boot=10)
     res = run_patching(model, **batch, cfg=quick, progress=False)
     lds = {"clean LD": res.ld_clean_per_pair, "corrupted LD": res.ld_corrupt_per_pair}
-    return {"patched LD": torch.as_tensor(res.patched_per_pair)} | {k: torch.as_tensor(v) for k, v in lds.items()}
+    out = {"patched LD": torch.as_tensor(res.patched_per_pair)} | {k: torch.as_tensor(v) for k, v in lds.items()}
+    if cfg.atp:  # gradients in the fast format are checked too: AtP's raw per-pair contributions
+        atp = attribution_patch(model, **batch, progress=False)
+        out |= {f"AtP {k}": torch.as_tensor(v) for k, v in (atp.per_pair or {}).items()}
+    return out
 
 
 def agreement_ci(exact, clean, corrupt, contrib, atp: AtPResult, seed: int) -> dict:

@@ -1,5 +1,6 @@
 """The float32 guard: a fast-format run is checked against float32 on its first rows, or stops."""
 
+import dataclasses
 import json
 
 import pytest
@@ -70,14 +71,23 @@ def test_a_fast_run_that_drifts_stops_and_writes_nothing(tiny_dir, tmp_path, mon
 
 
 def test_fast_patch_and_nll_runs_carry_their_guard(tiny_dir, tmp_path):
+    from interp import load_model
     from interp.runs.nll import NLLRunConfig, to_format
-    from interp.runs.patch import PatchRunConfig, run
+    from interp.runs.patch import PatchRunConfig, first_effects, run
     from interp.tasks.arithmetic import ArithmeticConfig
 
     cfg = PatchRunConfig(model=str(tiny_dir), task=ArithmeticConfig(n=12, digits=(2, 2), shots=1), dtype="bfloat16")
     res = run(cfg, progress=False)
     guard = res.meta["precision"]["guard"]
     assert res.meta["precision"]["dtype"] == "bfloat16" and 0 < guard["worst"] < guard["tolerance"]
+    with_atp = run(dataclasses.replace(cfg, atp=True), progress=False).meta["precision"]["guard"]
+    assert guard["worst"] <= with_atp["worst"] < with_atp["tolerance"]  # the same slice, and AtP's too
+    from interp.tasks.arithmetic import make_pairs
+
+    checked = first_effects(
+        load_model(str(tiny_dir)), make_pairs(cfg.task, cfg.seed), dataclasses.replace(cfg, atp=True)
+    )
+    assert {"patched LD", "AtP attn_out", "AtP mlp_out"} <= set(checked)
     assert run(PatchRunConfig(model=str(tiny_dir), task=cfg.task), progress=False).meta["precision"] == {
         "dtype": "float32", "reason": "asked for"
     }  # fmt: skip
