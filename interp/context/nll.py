@@ -83,6 +83,17 @@ def bucket_intervals(nll: Float[np.ndarray, "doc pos"]) -> dict[str, list[float]
     return {f"{lo}-{hi}": t_interval(nll[:, lo - 1 : hi].mean(1)) for lo, hi in BUCKETS if lo <= nll.shape[1]}
 
 
+def bucket_steps(nll: Float[np.ndarray, "doc pos"]) -> dict[str, dict]:
+    """Each bucket minus the one before it, paired within windows, with its 95% t-interval over windows: the
+    spread between windows cancels, so a fall the side-by-side intervals hide can show."""
+    per = {f"{lo}-{hi}": nll[:, lo - 1 : hi].mean(1) for lo, hi in BUCKETS if lo <= nll.shape[1]}
+    keys = list(per)
+    return {
+        f"{b} minus {a}": {"diff": float((per[b] - per[a]).mean()), "ci": t_interval(per[b] - per[a])}
+        for a, b in zip(keys, keys[1:], strict=False)
+    }
+
+
 def power_law_fit(nll: Float[np.ndarray, "doc pos"], start: int = 8, bins: int = 40) -> dict | None:
     """L(t) = a t^b + c fitted to the per-position loss (mean over documents), binned evenly on a log axis from
     position `start`; None if it fails.

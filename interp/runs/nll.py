@@ -16,6 +16,7 @@ from interp.context.nll import (
     BUCKETS,
     bucket_intervals,
     bucket_means,
+    bucket_steps,
     check_chunked,
     cumulative,
     power_law_fit,
@@ -75,6 +76,7 @@ class ModelNLL:
         return {
             "buckets": bucket_means(self.nll),
             "bucket_ci": bucket_intervals(self.nll),
+            "bucket_steps": bucket_steps(self.nll),
             "final_cumulative": float(mean_cum[-1]),
             "fit": power_law_fit(self.nll),
         }

@@ -170,12 +170,18 @@ def nll(data: dict) -> tuple[str, list]:
     for m in models:
         b, ci = m["summary"]["buckets"], m["summary"].get("bucket_ci") or {}
         keys = sorted(b, key=lambda k: int(k.split("-")[0]))
-        falls = [_apart(ci, x, y) for x, y in zip(keys, keys[1:], strict=False)]
+        steps = m["summary"].get("bucket_steps")
+        falls = (  # paired within windows where the result has it; else the side-by-side intervals
+            [st["ci"][1] < 0 for st in steps.values()]
+            if steps
+            else [_apart(ci, x, y) for x, y in zip(keys, keys[1:], strict=False)]
+        )
         parts.append(
             f"{m['model']} to {np.asarray(m['cumulative']).shape[1] + 1:,} tokens: "
             + ", ".join(f"{k} {b[k]:.2f}" + (f" [{ci[k][0]:.2f}, {ci[k][1]:.2f}]" if k in ci else "") for k in keys)
-            + (" (falls in every bucket, beyond the intervals)" if falls and all(falls) else
-               f" (the intervals over windows decide {sum(falls)} of {len(falls)} steps between buckets)")
+            + (" (falls at every step between buckets, beyond the intervals)" if falls and all(falls) else
+               f" (it falls beyond the interval in {sum(falls)} of {len(falls)} steps between buckets"
+               + (", paired within windows)" if steps else ")"))
         )  # fmt: skip
     text = "Mean NLL in nats by position bucket, with 95% intervals over windows: " + "; ".join(parts) + "."
     if data.get("paired"):

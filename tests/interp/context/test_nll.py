@@ -42,3 +42,19 @@ def test_bucket_intervals_are_over_windows():
     lo, hi = bucket_intervals(nll)["65-512"]
     assert lo == pytest.approx(3 - 12.706 * 1 / np.sqrt(2) * np.sqrt(2), abs=1e-2) and hi > 15
     assert all(np.isnan(v) for v in bucket_intervals(nll[:1])["1-8"])
+
+
+def test_bucket_steps_are_paired_within_windows():
+    from interp.context.nll import bucket_intervals, bucket_steps
+
+    rng = np.random.default_rng(0)
+    level = rng.normal(3, 1.0, (8, 1))  # windows far apart
+    nll = level + rng.normal(0, 0.1, (8, 600))
+    nll[:, 64:] -= 0.2  # a fall of 0.2 from bucket 9-64 to 65-512 in every window
+    steps = bucket_steps(nll)
+    assert list(steps) == ["9-64 minus 1-8", "65-512 minus 9-64", "513-2048 minus 65-512"]
+    fall = steps["65-512 minus 9-64"]
+    assert abs(fall["diff"] + 0.2) < 0.03 and fall["ci"][1] < 0  # decided when paired
+    ci = bucket_intervals(nll)
+    assert ci["65-512"][1] > ci["9-64"][0]  # side by side, the intervals overlap
+    assert steps["9-64 minus 1-8"]["ci"][0] < 0 < steps["9-64 minus 1-8"]["ci"][1]
