@@ -33,6 +33,9 @@ class TrainConfig:
     optimizer: str = "adam"  # "adam", or "rmsprop" (the paper's: momentum 0.9, gradients clipped elementwise)
     memory_sizes: tuple[int, ...] | None = None  # NTM: memory locations per batch, drawn from these
     count: str | None = None  # repeat copy: how the count is fed ("scalar" or "unary", see RepeatCopyConfig)
+    # a held-out cost more than this many bits above the best so far restores the best weights and restarts the
+    # optimizer: the NTM's training collapses now and then, and a collapse is rarely undone by more steps
+    rollback: float | None = None
 
 
 def train_config(d: dict) -> TrainConfig:

@@ -119,11 +119,13 @@ def start(
     return model, opt, info
 
 
-def _held_out(model, cfg: TrainConfig, info: dict, done: int, secs: float, out: Path) -> None:
-    """Evaluate on held-out batches; keep the weights in `out/best` when they are the best so far."""
+def _held_out(model, cfg: TrainConfig, info: dict, done: int, secs: float, out: Path) -> bool:
+    """Evaluate on held-out batches; keep the weights in `out/best` when they are the best so far. True when
+    the cost is `cfg.rollback` bits or more above the best (then the caller restores `out/best`)."""
     model.eval()
     held = evaluate(model, cfg.task, **_train_range(cfg))
-    if all(held < h[1] for h in info["held_out"]):  # the NTM's cost spikes now and then: keep the best too
+    best_so_far = min((h[1] for h in info["held_out"]), default=math.inf)
+    if held < best_so_far:  # the NTM's cost spikes now and then: keep the best too
         best = {
             "step": done,
             "seconds": secs,
@@ -133,6 +135,20 @@ def _held_out(model, cfg: TrainConfig, info: dict, done: int, secs: float, out: 
         save(model, None, info | best, out / "best")
     info["held_out"].append([done, held, secs])  # step, bits/seq, seconds
     model.train()
+    if cfg.rollback is not None and held > best_so_far + cfg.rollback:
+        info.setdefault("rollbacks", []).append([done, held, best_so_far])
+        return True
+    return False
+
+
+def restore_best(model, cfg: TrainConfig, out: Path) -> torch.optim.Optimizer:
+    """Put `out/best`'s weights back in `model` (in place, so a compiled step keeps them) and start a fresh
+    optimizer: its state carried the step that diverged."""
+    best, _, _ = load(out / "best")
+    with torch.no_grad():
+        for p, q in zip(model.parameters(), best.parameters(), strict=True):
+            p.copy_(q)
+    return make_optimizer(model, cfg)
 
 
 def train(
@@ -181,7 +197,8 @@ def train(
         done = step + 1
         info["history"].append([done, loss])
         if done % cfg.eval_every == 0 or done == cfg.steps:
-            _held_out(model, cfg, info, done, base_secs + time.perf_counter() - t0, out)
+            if _held_out(model, cfg, info, done, base_secs + time.perf_counter() - t0, out):
+                opt = restore_best(model, cfg, out)
         if done % cfg.ckpt_every == 0 or done == cfg.steps:
             info.update(step=done, seconds=base_secs + time.perf_counter() - t0, sequences=done * cfg.batch)
             save(model, opt, info, out)

@@ -88,6 +88,13 @@ def parser() -> Parser:
     t.add_argument("--clip", type=float, default=TrainConfig.clip)
     t.add_argument("--controller", default="lstm", choices=["lstm", "ff"], help="NTM controller")
     t.add_argument("--ctrl-clip", type=float, default=None, help="clip the NTM controller's outputs to +-this")
+    t.add_argument(
+        "--rollback",
+        type=float,
+        default=None,
+        metavar="BITS",
+        help="a held-out cost this many bits above the best so far restores the best weights and a fresh optimizer",
+    )
     t.add_argument("--optimizer", default="adam", choices=["adam", "rmsprop"])
     t.add_argument(
         "--memory-sizes",
@@ -195,9 +202,14 @@ def train_command(a, command: str) -> int:
         optimizer=a.optimizer,
         memory_sizes=sizes,
         count=a.count,
+        rollback=a.rollback,
     )
-    if min(a.steps, a.batch, a.ckpt_every, a.eval_every, a.threads) < 1 or a.lr <= 0:
-        return fail("--steps, --batch, --ckpt-every, --eval-every, --threads and --lr must be positive")
+    if (
+        min(a.steps, a.batch, a.ckpt_every, a.eval_every, a.threads) < 1
+        or a.lr <= 0
+        or (a.rollback is not None and not a.rollback > 0)
+    ):
+        return fail("--steps, --batch, --ckpt-every, --eval-every, --threads, --lr and --rollback must be positive")
     out = Path(a.out)
     if (out / "ckpt").exists() and not (a.resume or a.overwrite):
         return fail(f"{out} already holds a checkpoint; use --resume, --overwrite or another --out")

@@ -264,3 +264,30 @@ def test_plot_redraws_without_the_models_and_keeps_what_exists(tmp_path, monkeyp
     uuid = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # plotly's random div ids
     assert uuid.sub("id", (tmp_path / "again.html").read_text()) == uuid.sub("id", before)
     assert cli.main(["plot", str(tmp_path / "nothing")]) == 2 and "eval" in capsys.readouterr().err
+
+
+def test_a_held_out_collapse_rolls_back_to_the_best_weights(tmp_path, monkeypatch):
+    """Held-out costs 50, 10, 90 (a collapse), 12: after the third evaluation the weights are the second's."""
+    import interp.tasks.train as train_module
+
+    costs = iter([50.0, 10.0, 90.0, 12.0])
+    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: next(costs))
+    seen = {}
+    real_restore = train_module.restore_best
+
+    def restore(model, cfg, out):
+        opt = real_restore(model, cfg, out)
+        seen["restored"] = {k: v.clone() for k, v in model.state_dict().items()}
+        return opt
+
+    monkeypatch.setattr(train_module, "restore_best", restore)
+    torch.set_num_threads(1)
+    cfg = _cfg(steps=8, eval_every=2, ckpt_every=2, rollback=20.0)
+    info = train(cfg, tmp_path / "r", progress=False)
+    assert info["rollbacks"] == [[6, 90.0, 10.0]]  # 12 is not 20 bits above the best: no second rollback
+    best = load(tmp_path / "r" / "best")[0].state_dict()
+    assert load(tmp_path / "r" / "best")[1]["step"] == 4
+    assert all(torch.equal(seen["restored"][k], v) for k, v in best.items())
+    costs = iter([50.0, 10.0, 90.0, 12.0])
+    without = train(dataclasses.replace(cfg, rollback=None), tmp_path / "n", progress=False)
+    assert "rollbacks" not in without
