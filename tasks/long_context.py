@@ -73,6 +73,7 @@ class Windows:
     names: list[str]  # document (and section) of each window
     starts: Int[np.ndarray, " doc"]  # token offset of each window in its document
     spans: Int[np.ndarray, "doc tokens 2"]  # each token's [start, end) characters in its document
+    chars: Int[np.ndarray, " doc"]  # where each window starts in the text (the same for every tokenizer)
 
 
 def builtin_file(name: str) -> Path:
@@ -198,4 +199,5 @@ def token_windows(
         rows.append(ids[w.doc][i : i + tokens])
         cut.append(spans[w.doc][i : i + tokens])
         starts.append(i)
-    return Windows(np.array(rows, dtype=np.int64), [w.name for w in windows], np.array(starts), np.stack(cut))
+    chars = np.array([w.char for w in windows])
+    return Windows(np.array(rows, dtype=np.int64), [w.name for w in windows], np.array(starts), np.stack(cut), chars)

@@ -247,7 +247,7 @@ def run_model(
         nll,
         acc.result() if acc else None,
         precision,
-        [int(c) for c in win.spans[:, 0, 0]],
+        [int(c) for c in win.chars],
         spans,
     )
 

@@ -49,6 +49,7 @@ def test_every_tokenizer_reads_the_same_passage():
         ids = [np.arange(len(s)) for s in sp]
         tw = token_windows(ids, sp, w, 100)
         assert tw.ids.shape == (5, 100) and tw.spans.shape == (5, 100, 2)
+        assert tw.chars.tolist() == [x.char for x in w]  # the same for every tokenizer, wherever its tokens start
         for x, row, start, span in zip(w, tw.ids, tw.starts, tw.spans, strict=True):
             assert list(row) == list(ids[x.doc][start : start + 100])
             assert span[0, 0] >= x.char and span[0, 0] - x.char < sp[x.doc][0, 1]  # its first token at or after
