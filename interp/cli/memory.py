@@ -181,29 +181,8 @@ def train_command(a, command: str) -> int:
         return fail(f"--memory-sizes takes numbers separated by commas, got {a.memory_sizes!r}")
     if sizes and min(sizes) < 2:
         return fail("--memory-sizes must be at least 2")
-    cfg = TrainConfig(
-        task=a.task,
-        model=a.model,
-        steps=a.steps,
-        batch=a.batch,
-        lr=a.lr,
-        clip=a.clip,
-        seed=a.seed,
-        ckpt_every=a.ckpt_every,
-        eval_every=a.eval_every,
-        d_hidden=a.d_hidden,
-        n_layers=a.n_layers,
-        N=a.N,
-        M=a.M,
-        max_len=a.max_len,
-        init_from=a.init_from,
-        controller=a.controller,
-        ctrl_clip=a.ctrl_clip,
-        optimizer=a.optimizer,
-        memory_sizes=sizes,
-        count=a.count,
-        rollback=a.rollback,
-    )
+    fields = [f for f in TrainConfig.__dataclass_fields__ if f != "memory_sizes"]  # flags of the same names
+    cfg = TrainConfig(**{f: getattr(a, f) for f in fields}, memory_sizes=sizes)
     if (
         min(a.steps, a.batch, a.ckpt_every, a.eval_every, a.threads) < 1
         or a.lr <= 0

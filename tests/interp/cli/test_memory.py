@@ -291,3 +291,11 @@ def test_a_held_out_collapse_rolls_back_to_the_best_weights(tmp_path, monkeypatc
     costs = iter([50.0, 10.0, 90.0, 12.0])
     without = train(dataclasses.replace(cfg, rollback=None), tmp_path / "n", progress=False)
     assert "rollbacks" not in without
+
+
+def test_rollback_must_be_positive(tmp_path, capsys):
+    for bad in ("0", "-1", "nan"):
+        assert cli.main(["train", "--rollback", bad, "--steps", "1", "--out", str(tmp_path / "r")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "--rollback must be positive" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()
