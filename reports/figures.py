@@ -125,11 +125,21 @@ def layer_position_heatmap(
     zmax: float | None = None,
     diverging: bool = False,
     xlabel: str = "token position (bucket)",
+    ci: Float[np.ndarray, "layer bucket 2"] | None = None,
 ) -> go.Figure:
-    """x = token-position bucket (or head), y = layer (0 at the top), colour = value; NaN cells are left blank."""
+    """x = token-position bucket (or head), y = layer (0 at the top), colour = value; NaN cells are left blank.
+    `ci`: each cell's 95% interval, on hover; cells whose interval holds 0 are marked "n.s." on the cell."""
     values = np.asarray(values, dtype=float)
     layers = list(range(values.shape[0]))
     lim = float(np.nanmax(np.abs(values))) if diverging and np.isfinite(values).any() else None
+    hover = "layer %{y}<br>" + xlabel + " %{x}<br>" + colorbar + " %{z:.4g}"
+    marks = {}
+    if ci is not None:
+        ci = np.asarray(ci, dtype=float)
+        unclear = (ci[..., 0] <= 0) & (ci[..., 1] >= 0)
+        hover += " (95% interval %{customdata[0]:.3g} to %{customdata[1]:.3g})"
+        marks = {"customdata": ci, "text": np.where(unclear, "n.s.", ""), "texttemplate": "%{text}",
+                 "textfont": {"size": 9, "color": "#555"}}  # fmt: skip
     fig = go.Figure(
         go.Heatmap(
             z=values,
@@ -140,7 +150,8 @@ def layer_position_heatmap(
             zmax=lim or zmax,
             zmid=0.0 if diverging else None,
             colorbar={"title": {"text": colorbar}},
-            hovertemplate="layer %{y}<br>" + xlabel + " %{x}<br>" + colorbar + " %{z:.4g}<extra></extra>",
+            hovertemplate=hover + "<extra></extra>",
+            **marks,
         )
     )
     fig.update_layout(

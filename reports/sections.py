@@ -104,7 +104,9 @@ def head_sections(d: dict) -> list[Section]:
     eff, name, top = np.asarray(d["head_effect"]), d["model"], d["heads"]["top"]
     text = "<p>Top heads by normalised effect: " + html.escape(
         ", ".join(f"L{t['layer']}H{t['head']} {t['effect']:.2f}" for t in top)
-    ) + ". Every head of a layer patched together equals that layer's ATT patch.</p>"  # fmt: skip
+    ) + ". Every head of a layer patched together equals that layer's ATT patch." + (
+        " Heads marked n.s. have a 95% interval over pairs that holds 0." if d.get("head_effect_ci") is not None else ""
+    ) + "</p>"  # fmt: skip
     return [
         (
             f"Which attention heads matter: {name} (each head's z patched, all positions)",
@@ -112,7 +114,7 @@ def head_sections(d: dict) -> list[Section]:
                 text,
                 layer_position_heatmap(
                     eff, [str(h) for h in range(eff.shape[1])], f"Head patching: {name}", "normalised effect", diverging=True,
-                    xlabel="head",
+                    xlabel="head", ci=d.get("head_effect_ci"),
                 ),
                 attention_rows(
                     d["head_pattern"], [f"L{t['layer']}H{t['head']}" for t in top], d["heads"]["tokens"],

@@ -47,6 +47,13 @@ def test_heads_and_attribution_patching_are_saved_drawn_and_read_back(tiny_dir, 
     assert (out / "patch.html").read_text().count('class="plotly-graph-div"') == figs
     page, warnings, n = build(tmp_path / "runs")
     assert warnings == [] and n == 1 and page.count('class="plotly-graph-div"') == figs
+    # the head grid carries each head's interval over pairs, and marks those holding 0
+    assert z["head_effect_ci"].shape == (2, 4, 2) and "Heads marked n.s." in page
+    from interp.reports.figures import layer_position_heatmap
+
+    ci = np.array([[[-1.0, 1.0], [0.1, 0.3]]])
+    fig = layer_position_heatmap(np.array([[0.0, 0.2]]), ["0", "1"], "t", "effect", ci=ci)
+    assert list(fig.data[0].text[0]) == ["n.s.", ""] and "95% interval" in fig.data[0].hovertemplate
 
 
 def test_atp_checks_are_saved_printed_and_drawn(tiny_dir, tmp_path, capsys):
