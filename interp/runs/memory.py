@@ -53,6 +53,22 @@ class MemoryEval:
         return {"runs": runs, "arrays": self.arrays}
 
 
+def unique(name: str, run: Path, taken: set[str]) -> str:
+    """A run's label, with its folder (then a number) added when another run already has it: arrays are keyed
+    by label, so two LSTMs would otherwise overwrite each other's.
+
+    >>> unique("LSTM ngrams", Path("runs/b"), {"LSTM ngrams"})
+    'LSTM ngrams (b)'
+    """
+    if name not in taken:
+        return name
+    label = f"{name} ({Path(run).name})"
+    k = 2
+    while label in taken:
+        label, k = f"{name} ({Path(run).name}, {k})", k + 1
+    return label
+
+
 def evaluate_runs(
     runs: list[Path],
     command: str = "",
@@ -67,7 +83,7 @@ def evaluate_runs(
         model, info, _ = load(run, memory=memory)  # memory: an NTM's N at evaluation
         model.to(resolve_device(device), resolve_dtype(dtype))
         cfg = info["config"]
-        name = f"{cfg['model'].upper()} {cfg['task']}"
+        name = unique(f"{cfg['model'].upper()} {cfg['task']}", run, {r["name"] for r in meta["runs"]})
         res, arr = eval_run(model, cfg["task"], task_options(train_config(cfg)), batches=batches)
         meta["runs"].append(
             {

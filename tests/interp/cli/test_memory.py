@@ -299,3 +299,18 @@ def test_rollback_must_be_positive(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert "--rollback must be positive" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_two_runs_of_one_model_keep_their_own_arrays(tmp_path):
+    """Two LSTMs on one task used to share a label, so the second's arrays replaced the first's."""
+    from interp.runs.memory import evaluate_runs
+
+    torch.set_num_threads(1)
+    for name, seed in (("a", 0), ("b", 1)):
+        train(
+            _cfg(model="lstm", task="copy", steps=2, d_hidden=8, n_layers=1, seed=seed), tmp_path / name, progress=False
+        )
+    ev = evaluate_runs([tmp_path / "a", tmp_path / "b"], progress=False)
+    assert [r["name"] for r in ev.meta["runs"]] == ["LSTM copy", "LSTM copy (b)"]
+    a, b = ev.arrays["LSTM copy/history"], ev.arrays["LSTM copy (b)/history"]
+    assert not np.array_equal(a, b)  # different seeds: different curves, each kept
