@@ -20,6 +20,7 @@ from transformers import DynamicCache
 from interp.core.selfcheck import agree
 from interp.models.precision import check_tolerance
 
+MAX_EXPONENT = 5.0  # a fitted |b| beyond this is a step at the first bins, not a power law: no fit is reported
 # Predicted-token positions (1-based) by which NLL is summarised.
 BUCKETS = ((1, 8), (9, 64), (65, 512), (513, 2048), (2049, 8192), (8193, 32768))
 
@@ -96,7 +97,7 @@ def bucket_steps(nll: Float[np.ndarray, "doc pos"]) -> dict[str, dict]:
 
 def power_law_fit(nll: Float[np.ndarray, "doc pos"], start: int = 8, bins: int = 40) -> dict | None:
     """L(t) = a t^b + c fitted to the per-position loss (mean over documents), binned evenly on a log axis from
-    position `start`; None if it fails.
+    position `start`; None if it fails, or if the exponent is beyond ±MAX_EXPONENT.
 
     The fit is on L(t) itself, not its running mean: the cumulative mean of a t^b + c is a t^b / (1 + b) + c
     (to first order), so a fit to it would scale `a` by 1 / (1 + b) and smooth the noise into a high R².
@@ -114,6 +115,8 @@ def power_law_fit(nll: Float[np.ndarray, "doc pos"], start: int = 8, bins: int =
         (a, b, c), _ = curve_fit(lambda x, a, b, c: a * x**b + c, t, y, p0=(y[0] - y[-1], -0.5, y[-1]), maxfev=20000)
     except (RuntimeError, ValueError):
         return None
+    if not (np.isfinite([a, b, c]).all() and abs(b) <= MAX_EXPONENT):
+        return None  # e.g. t^-65: the optimiser fitted a step at the first bin, not a power law
     pred = a * t**b + c
     r2 = 1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2)
     return {

@@ -58,3 +58,14 @@ def test_bucket_steps_are_paired_within_windows():
     ci = bucket_intervals(nll)
     assert ci["65-512"][1] > ci["9-64"][0]  # side by side, the intervals overlap
     assert steps["9-64 minus 1-8"]["ci"][0] < 0 < steps["9-64 minus 1-8"]["ci"][1]
+
+
+def test_a_flat_curve_gets_no_power_law_rather_than_an_absurd_one():
+    """Four noisy windows whose loss is flat from position 8 gave 3.5e59 t^-65 before; now no fit."""
+    from interp.context.nll import MAX_EXPONENT, power_law_fit
+
+    rng = np.random.default_rng(3)
+    nll = np.full((4, 8191), 3.5) + rng.normal(0, 1.0, (4, 8191))
+    nll[:, :8] += 4.0
+    fit = power_law_fit(nll)
+    assert fit is None or abs(fit["beta"]) <= MAX_EXPONENT
