@@ -20,7 +20,10 @@ from transformers import DynamicCache
 from interp.core.selfcheck import agree
 from interp.models.precision import check_tolerance
 
-MAX_EXPONENT = 5.0  # a fitted |b| beyond this is a step at the first bins, not a power law: no fit is reported
+# A fit beyond these is not a power law and no fit is reported: |b| above MAX_EXPONENT is a step at the first
+# bins; a t^b (over the fitted positions) or c above MAX_SCALE times the largest loss means the two cancel
+# (b near 0 makes a t^b + c a log-linear trend), so neither is a meaningful parameter.
+MAX_EXPONENT, MAX_SCALE = 5.0, 10.0
 # Predicted-token positions (1-based) by which NLL is summarised.
 BUCKETS = ((1, 8), (9, 64), (65, 512), (513, 2048), (2049, 8192), (8193, 32768))
 
@@ -97,7 +100,7 @@ def bucket_steps(nll: Float[np.ndarray, "doc pos"]) -> dict[str, dict]:
 
 def power_law_fit(nll: Float[np.ndarray, "doc pos"], start: int = 8, bins: int = 40) -> dict | None:
     """L(t) = a t^b + c fitted to the per-position loss (mean over documents), binned evenly on a log axis from
-    position `start`; None if it fails, or if the exponent is beyond ±MAX_EXPONENT.
+    position `start`; None if it fails or is not a power law (see MAX_EXPONENT, MAX_SCALE).
 
     The fit is on L(t) itself, not its running mean: the cumulative mean of a t^b + c is a t^b / (1 + b) + c
     (to first order), so a fit to it would scale `a` by 1 / (1 + b) and smooth the noise into a high R².
@@ -115,8 +118,11 @@ def power_law_fit(nll: Float[np.ndarray, "doc pos"], start: int = 8, bins: int =
         (a, b, c), _ = curve_fit(lambda x, a, b, c: a * x**b + c, t, y, p0=(y[0] - y[-1], -0.5, y[-1]), maxfev=20000)
     except (RuntimeError, ValueError):
         return None
-    if not (np.isfinite([a, b, c]).all() and abs(b) <= MAX_EXPONENT):
-        return None  # e.g. t^-65: the optimiser fitted a step at the first bin, not a power law
+    term = float(np.abs(a * t**b).max()) if np.isfinite([a, b]).all() else np.inf  # the power-law term, fitted range
+    scale = MAX_SCALE * float(np.abs(y).max())
+    if not (np.isfinite([a, b, c]).all() and abs(b) <= MAX_EXPONENT and max(term, abs(c)) <= scale):
+        # t^-65 is a step at the first bins; 2458 t^-0.0002 - 2452 is a log-linear trend whose a and c cancel
+        return None
     pred = a * t**b + c
     r2 = 1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2)
     return {

@@ -148,7 +148,7 @@ def repeat_copy(data: dict) -> tuple[str, list]:
 
 
 def repeat_verdict(settings: list[str], data: list[dict], marker: list[dict], failed: float) -> str:
-    """ "Matches the targets" only where the mean, the failure tail and the end marker all meet the bars."""
+    """Says the NTM matches the targets only where its mean, failure tail and end marker all meet the bars."""
     out = []
     for t, d, m in zip(settings, data, marker, strict=True):
         ok = d["mean"] <= MATCH_MEAN and d["over"] <= MATCH_FAILED and m["mean"] <= MATCH_MARKER

@@ -69,3 +69,14 @@ def test_a_flat_curve_gets_no_power_law_rather_than_an_absurd_one():
     nll[:, :8] += 4.0
     fit = power_law_fit(nll)
     assert fit is None or abs(fit["beta"]) <= MAX_EXPONENT
+
+
+def test_a_log_linear_trend_gets_no_power_law_rather_than_cancelling_terms():
+    """A slow rise gave -2242 t^-0.0000 + 2244 before: a and c cancel and mean nothing; now no fit."""
+    from interp.context.nll import MAX_SCALE, power_law_fit
+
+    rng = np.random.default_rng(5)
+    nll = np.full((3, 255), 3.0) + rng.normal(0, 1.5, (3, 255))
+    nll[:, 8:] += np.linspace(0, 0.4, 247)
+    fit = power_law_fit(nll)
+    assert fit is None or abs(fit["gamma"]) <= MAX_SCALE * 10
