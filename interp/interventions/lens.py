@@ -17,6 +17,8 @@ from torch import Tensor
 from interp.core.errors import InterpError
 from interp.interventions.readout import unembed_columns
 
+LENS_ROWS = 4096  # residual vectors normalised and read out together
+
 
 def digit_token_ids(tokenizer) -> list[int]:
     """Token ids of "0".."9"; every digit must be a single token.
@@ -44,7 +46,9 @@ def logit_lens(model, resid: Float[Tensor, "... d_model"], token_ids: Sequence[i
     torch.Size([1, ..., 10])
     """
     ids = torch.as_tensor(list(token_ids), device=model.W_U.device)
-    normed = model.ln_final(resid.to(model.W_U.device, model.W_U.dtype))
-    return (
-        unembed_columns(model, normed.reshape(-1, normed.shape[-1]), ids).view(*resid.shape[:-1], -1).to(resid.device)
-    )
+    flat = resid.reshape(-1, resid.shape[-1])
+    parts = [  # a slice of rows at a time: normalising them all at once held several copies of `resid`
+        unembed_columns(model, model.ln_final(part[:, None].to(model.W_U.device, model.W_U.dtype))[:, 0], ids)
+        for part in flat.split(LENS_ROWS)
+    ]
+    return torch.cat(parts).view(*resid.shape[:-1], -1).to(resid.device)

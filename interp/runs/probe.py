@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -170,24 +171,23 @@ def run(
     pos = reads.pos  # [n, scale]
     with times("capture"):
         acts = capture_reads(model, problems, pos, layers, cfg.sites, cfg.batch_size, progress)
-    precision = {"dtype": fmt.dtype, "reason": fmt.reason}
-    if ref is not None:
-        fast = by_layer({s: a[: cfg.guard_rows] for s, a in acts.items()}, layers)
-        precision["guard"] = check_fast(
-            fmt, fast, ref, "the captured activations", min(cfg.guard_rows, len(problems)), "problems"
-        ).to_json()
+    precision = format_record(fmt, ref, acts, layers, cfg, len(problems))
     with times("lens"):  # a readout over the tokens 0-9 says nothing where the model writes digits in groups
         lens = lens_accuracy(model, acts["resid_post"], labels) if reads.digits_split else np.full(lens_shape, np.nan)
     beh = None
     if cfg.behaviour_n > 0:  # greedy decoding is slow on CPU: a subset by default
         with times("behaviour"):
             beh = behaviour(model, problems, cfg, progress)
+    device, depth = model_device(model), n_layers(model)
+    if not cfg.causal_layers:  # nothing after the fit needs the weights: free them (the bridge holds cycles)
+        del model
+        gc.collect()
     probed = {s: acts[s] for s in cfg.sites}
     if cfg.sweep.method == "torch":
         with times("probe_check"):
-            check_probe_solver(probed, labels, controls, cfg.sweep, strata, model_device(model))
+            check_probe_solver(probed, labels, controls, cfg.sweep, strata, device)
     with times("probe_fit"):
-        res = fit_probes(probed, labels, controls, layers, cfg.sweep, strata, progress, model_device(model))
+        res = fit_probes(probed, labels, controls, layers, cfg.sweep, strata, progress, device)
     causal = None
     if cfg.causal_layers:
         with times("causal"):
@@ -196,7 +196,7 @@ def run(
     return ProbeRun(
         cfg,
         info,
-        n_layers(model),
+        depth,
         res,
         lens,
         beh,
@@ -209,6 +209,17 @@ def run(
         {"digits_split": reads.digits_split, "shared": reads.sharing()},
         precision,
     )
+
+
+def format_record(fmt, ref: dict | None, acts: dict, layers: list[int], cfg: ProbeRunConfig, n: int) -> dict:
+    """The number format that ran and why; for a fast format, its float32 guard on the first problems (which
+    stops the run in one line when they disagree)."""
+    precision = {"dtype": fmt.dtype, "reason": fmt.reason}
+    if ref is not None:
+        fast = by_layer({s: a[: cfg.guard_rows] for s, a in acts.items()}, layers)
+        guard = check_fast(fmt, fast, ref, "the captured activations", min(cfg.guard_rows, n), "problems")
+        precision["guard"] = guard.to_json()
+    return precision
 
 
 def check_causal(digits_split: bool, cfg: ProbeRunConfig) -> None:

@@ -33,3 +33,16 @@ def test_digits_must_be_single_tokens():
 
     with pytest.raises(InterpError, match="'7' is 2 tokens"):
         digit_token_ids(Merged())
+
+
+def test_lens_read_in_slices_is_the_lens_read_at_once(tiny_model, monkeypatch):
+    """Rows are normalised and read a slice at a time (for memory); the slices change no number."""
+    from interp.interventions import lens
+
+    digits = digit_token_ids(tiny_model.tokenizer)
+    x = torch.randn(5, 3, 2, tiny_model.cfg.d_model, generator=torch.Generator().manual_seed(1))
+    whole = logit_lens(tiny_model, x, digits)
+    monkeypatch.setattr(lens, "LENS_ROWS", 7)  # 30 rows: 4 full slices and a short one
+    sliced = logit_lens(tiny_model, x, digits)
+    assert sliced.shape == (5, 3, 2, 10)
+    torch.testing.assert_close(sliced, whole, atol=1e-6, rtol=1e-6)  # matmul blocking may differ by rows
