@@ -1,12 +1,15 @@
-"""Chunked long-context NLL vs a plain transformers forward with full logits.
+"""Chunked long-context NLL vs a plain transformers forward with full logits, and float32 vs the fast format.
 
-    python benchmarks/nll.py [--runs smollm2-135m:8192 gemma3-270m:8192 gemma3-270m:32768]
+    python benchmarks/nll.py [--runs smollm2-135m:8192 gemma3-270m:8192 gemma3-270m:32768] [--fast]
 
 Each measurement is its own process, so its peak RSS is its own. "chunked" is
 `interp.context.nll.token_nll` (SDPA, 1024-position query chunks with a KV cache,
 log-softmax per chunk); "plain" is `model(ids).logits.log_softmax(-1)` on the
-whole sequence, run only where its logits fit in RAM (limit --plain-max-gb).
-The two NLLs are compared where both ran. One document window (KJV, seed 0).
+whole sequence, run only where its logits fit in RAM (limit --plain-max-gb);
+"bfloat16" (with --fast) is the chunked path in the NLL run's fast format
+(`to_mixed` matmuls and `use_fast_attention`). Each is compared with chunked
+float32: the largest change of one token's NLL and of a position bucket's mean.
+One window of the KJV from a seeded offset.
 """
 
 from __future__ import annotations
@@ -24,17 +27,22 @@ def child(model: str, tokens: int, mode: str) -> dict:
     import torch
 
     from interp.context.nll import token_nll
+    from interp.models.fast_attention import use_fast_attention
     from interp.models.loading import load_hf
-    from interp.tasks.long_context import LongContextConfig, load_documents, make_windows
+    from interp.models.precision import to_mixed
+    from interp.tasks.long_context import load_documents
 
     torch.set_grad_enabled(False)
     name, _, hf, tok = load_hf(model, attn_implementation="sdpa")
-    docs = load_documents(("kjv",))
-    ids = [tok(d.text, add_special_tokens=False)["input_ids"] for d in docs]
-    win = make_windows(ids, [d.name for d in docs], LongContextConfig(tokens=tokens, documents=1, seed=0))
-    x = torch.as_tensor(win.ids)
+    doc = load_documents(("kjv",))[0]
+    ids = tok(doc.text, add_special_tokens=False)["input_ids"]
+    start = int(np.random.default_rng(0).integers(0, len(ids) - tokens))
+    x = torch.as_tensor(ids[start : start + tokens])[None]
+    if mode == "bfloat16":
+        to_mixed(hf, torch.bfloat16, hf.config.get_text_config().hidden_size)
+        use_fast_attention(hf, torch.bfloat16)
     t = time.perf_counter()
-    if mode == "chunked":
+    if mode in ("chunked", "bfloat16"):
         nll = token_nll(hf, x)
     else:
         lp = hf(x).logits.float().log_softmax(-1)
@@ -49,7 +57,27 @@ def child(model: str, tokens: int, mode: str) -> dict:
         "tokens_per_s": tokens / secs,
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "mean_nll": float(nll.mean()),
-        "document": win.names[0],
+        "document": doc.name,
+        "start": start,
+    }
+
+
+def compare(model: str, tokens: int, mode: str, chunked: dict, other: dict) -> dict:
+    """`mode` against chunked float32 on the same window: per token, per position bucket, and the time."""
+    import numpy as np
+
+    from interp.context.nll import bucket_means
+
+    c = np.load(f"/tmp/nll-bench-{model}-{tokens}-chunked.npy")
+    o = np.load(f"/tmp/nll-bench-{model}-{tokens}-{mode}.npy")
+    bc, bo = bucket_means(c), bucket_means(o)
+    return {
+        "model": model,
+        "tokens": tokens,
+        "against_float32_chunked": mode,
+        "max_abs_nll_diff": float(np.abs(c - o).max()),
+        "max_bucket_mean_diff": max(abs(bc[k] - bo[k]) for k in bc),
+        "speed_ratio": chunked["seconds"] / other["seconds"],
     }
 
 
@@ -57,18 +85,18 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", nargs="+", default=["smollm2-135m:8192", "gemma3-270m:8192", "gemma3-270m:32768"])
     ap.add_argument("--plain-max-gb", type=float, default=12.0)
+    ap.add_argument("--fast", action="store_true", help="also the chunked path in bfloat16")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         print(json.dumps(child(a.child[0], int(a.child[1]), a.child[2])))
         return 0
-    import numpy as np
 
     vocab = {"smollm2-135m": 49152, "gemma3-270m": 262144, "qwen2.5-coder-0.5b": 151936}
     rows = []
     for spec in a.runs:
         model, tokens = spec.split(":")
-        modes = ["chunked"]
+        modes = ["chunked"] + (["bfloat16"] if a.fast else [])
         if model in vocab and int(tokens) * vocab[model] * 4 * 2 / 2**30 <= a.plain_max_gb:  # logits + log-softmax
             modes.append("plain")
         for mode in modes:
@@ -80,19 +108,8 @@ def main() -> int:
             else:
                 rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(json.dumps(rows[-1]), flush=True)
-        if len(modes) == 2 and all("error" not in r for r in rows[-2:]):
-            c = np.load(f"/tmp/nll-bench-{model}-{tokens}-chunked.npy")
-            p = np.load(f"/tmp/nll-bench-{model}-{tokens}-plain.npy")
-            print(
-                json.dumps(
-                    {
-                        "model": model,
-                        "tokens": int(tokens),
-                        "max_abs_nll_diff": float(np.abs(c - p).max()),
-                        "speed_ratio_plain_over_chunked": rows[-1]["seconds"] / rows[-2]["seconds"],
-                    }
-                )
-            )
+            if mode != "chunked" and "error" not in rows[-1] and "error" not in rows[-1 - modes.index(mode)]:
+                print(json.dumps(compare(model, int(tokens), mode, rows[-1 - modes.index(mode)], rows[-1])))
     return 0
 
 

@@ -26,6 +26,7 @@ from interp.context.stats import ContextStats
 from interp.context.texts import Tokenized, tokenize_documents
 from interp.core.versions import versions
 from interp.models.devices import model_device
+from interp.models.fast_attention import use_fast_attention
 from interp.models.loading import load_hf, resolve
 from interp.models.precision import choose_format, to_mixed
 from interp.reports.html import notebook
@@ -254,12 +255,14 @@ def run_model(
 
 def to_format(hf, cfg: NLLRunConfig, first: torch.Tensor) -> dict:
     """Put `hf` (float32) in the run's number format; a fast one is checked against float32 first, on the
-    NLL of the first window's first tokens, computed by the same model before and after."""
+    NLL of the first window's first tokens, computed by the same model before and after. The fast format
+    here also runs SDPA attention in it (`interp.models.fast_attention`): at 32K, attention is the cost."""
     fmt = choose_format(cfg.dtype, model_device(hf))
     out = {"dtype": fmt.dtype, "reason": fmt.reason}
     if fmt.fast:
         reference = {"nll": token_nll(hf, first, cfg.chunk)}
         to_mixed(hf, fmt.torch_dtype, hf.config.get_text_config().hidden_size)
+        out["attention"] = fmt.dtype if use_fast_attention(hf, fmt.torch_dtype) else "float32"  # eager: float32
         fast = {"nll": token_nll(hf, first, cfg.chunk)}
         out["guard"] = check_fast(fmt, fast, reference, "the NLL", first.shape[1], "tokens").to_json()
     return out

@@ -99,3 +99,22 @@ def test_fast_patch_and_nll_runs_carry_their_guard(tiny_dir, tmp_path):
     precision = to_format(hf, NLLRunConfig(dtype="bfloat16", chunk=16), ids)
     assert precision["guard"]["worst"] < precision["guard"]["tolerance"]
     assert hf.model.layers[0].mlp.down_proj.weight.dtype == torch.bfloat16
+    assert precision["attention"] == "bfloat16" and hf.config._attn_implementation == "interp_fast_sdpa"
+
+
+def test_the_nll_guard_covers_fast_attention(tiny_dir, monkeypatch):
+    """The guard's fast pass runs the fast attention: a float32 reference, then bfloat16 SDPA."""
+    from transformers import AutoModelForCausalLM
+
+    from interp.runs import nll
+
+    seen = []
+    real = torch.nn.functional.scaled_dot_product_attention
+    monkeypatch.setattr(
+        torch.nn.functional, "scaled_dot_product_attention", lambda q, *a, **k: seen.append(q.dtype) or real(q, *a, **k)
+    )
+    hf = AutoModelForCausalLM.from_pretrained(tiny_dir, dtype=torch.float32, attn_implementation="sdpa").eval()
+    ids = torch.randint(4, 40, (1, 40), generator=torch.Generator().manual_seed(0))
+    precision = nll.to_format(hf, nll.NLLRunConfig(dtype="bfloat16", chunk=16), ids)
+    assert seen[0] == torch.float32 and seen[-1] == torch.bfloat16
+    assert precision["guard"]["worst"] < precision["guard"]["tolerance"]
