@@ -8,7 +8,7 @@ the softmax's running sums in float32) and returns float32. The KV cache stays f
 is checked against float32 like every fast path (`interp.runs.nll.to_format`).
 
 Keeping attention over fewer than 2,048 keys in float32 was tried: it cut the gain on Gemma at 32K from
-1.72x to 1.31x and did not shrink the change of the first positions' NLL, which comes from the bfloat16
+1.44-1.72x to 1.31x and did not shrink the change of the first positions' NLL, which comes from the bfloat16
 matmuls (BENCHMARKS.md, "Long-context NLL").
 """
 
