@@ -38,9 +38,18 @@ def largest(a, b) -> tuple[float, int, int]:
     return (float(d.max()) if d.size else 0.0), int((d > 0.02).sum()), int(d.size)
 
 
+def fold_mean(a) -> np.ndarray:
+    """[site, layer, target, fold] -> [site, layer, target]: the probe cell the run reports."""
+    return np.asarray(a, float).mean(-1)
+
+
 def compare(job: str, exact: dict, fast: dict) -> dict[str, tuple[float, int, int]]:
-    if job == "probe":
-        out = {k: largest(exact["probes"][k], fast["probes"][k]) for k in ("accuracy", "control")}
+    if job == "probe":  # a cell is the mean over folds, as the table and heatmap show it; each fold's too
+        out = {
+            f"probe {k} ({what})": largest(reduce(exact["probes"][k]), reduce(fast["probes"][k]))
+            for k in ("accuracy", "control")
+            for what, reduce in (("cell: mean over folds", fold_mean), ("each fold", np.asarray))
+        }
         out["logit lens"] = largest(exact["lens"], fast["lens"])
         if exact.get("behaviour"):
             out["exact match"] = largest([exact["behaviour"]["exact"]], [fast["behaviour"]["exact"]])

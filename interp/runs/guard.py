@@ -104,6 +104,9 @@ def precision_line(precision: dict) -> str:
             f"{guard.get('unit', 'rows')}, "
             f"{guard['tolerance']:.1%} allowed"
         )
+    for what, fmt in precision.items():  # parts computed in another format than the run's
+        if what not in ("dtype", "reason", "guard") and isinstance(fmt, str):
+            line += f"; {what} in {fmt}"
     return line
 
 

@@ -47,6 +47,27 @@ def test_fast_probe_run_records_its_format_and_guard(tiny_dir, tmp_path):
     assert fast["timings"]["guard_s"] > 0 and fast["timings"]["peak_rss_gb"] > 0
 
 
+def test_a_fast_probe_run_decodes_the_models_answers_in_float32(tiny_dir, monkeypatch):
+    """Greedy answers are discrete: a fast run takes them from the guard's float32 model, not its own."""
+    from interp.models.precision import compute_dtype
+    from interp.probes.sweep import SweepConfig
+    from interp.runs import probe as run_module
+    from interp.tasks.arithmetic import ArithmeticConfig
+
+    seen, real = [], run_module.behaviour
+    monkeypatch.setattr(run_module, "behaviour", lambda model, *a: seen.append(compute_dtype(model)) or real(model, *a))
+    cfg = run_module.ProbeRunConfig(
+        model=str(tiny_dir), task=ArithmeticConfig(n=60), sweep=SweepConfig(folds=2), behaviour_n=4, dtype="bfloat16"
+    )
+    res = run_module.run(cfg, progress=False)
+    assert seen == [torch.float32] and res.precision["behaviour"] == "float32" and res.behaviour["n"] == 4
+    assert res.timings["behaviour_s"] > 0 and res.timings["guard_s"] >= res.timings["behaviour_s"]
+    seen.clear()
+    exact = run_module.run(dataclasses.replace(cfg, dtype="float32"), progress=False)
+    assert seen == [torch.float32] and "behaviour" not in exact.precision
+    assert exact.behaviour == res.behaviour
+
+
 def test_a_fast_run_that_drifts_stops_and_writes_nothing(tiny_dir, tmp_path, monkeypatch, capsys):
     """A fast model whose numbers drift from float32 (here, one weight matrix perturbed 30%) is refused."""
     import interp.runs.guard as run_module
