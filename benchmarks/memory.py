@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from interp.core.stages import peak_rss_gb
+
 
 def throughput(
     model_name: str, batch: int, steps: int = 30, plain: bool = False, compiled: bool = False, repeats: int = 3
@@ -99,6 +101,7 @@ def main() -> int:
             "threads": torch.get_num_threads(),
         }
     res["convergence"] = [convergence(Path(r)) for r in a.runs]
+    res["peak_rss_gb"] = peak_rss_gb()  # the whole benchmark's, every setting in one process
     print(json.dumps(res, indent=1))
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1))

@@ -21,6 +21,7 @@ from collections.abc import Callable
 import torch
 
 from interp.context import nll as longctx
+from interp.core.stages import peak_rss_gb
 from interp.core.versions import versions
 from interp.hooks.capture import capture
 from interp.interventions.pairs import pair_tokens
@@ -118,7 +119,9 @@ def main() -> int:
         "versions": versions(),
         "cases": rows,
         "check_alone_s": direct,
+        "peak_rss_gb": peak_rss_gb(),  # the whole benchmark's, every case in one process
     }
+    print(f"peak RSS {out['peak_rss_gb']:.2f} GB")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)
