@@ -56,7 +56,7 @@ def add_device_args(ap: argparse.ArgumentParser, split: bool = True, formats: bo
             choices=list(FORMATS),
             help="the matmuls' number format around a float32 residual stream: float32 (default) is exact; "
             "bfloat16 is about 3x faster on CPUs with bfloat16 matrix units and checked against float32 at run "
-            "time, but moves probe cells by up to 0.05 (BENCHMARKS.md); auto is bfloat16 only on such hardware",
+            "time, but moves probe cells by up to 0.022 (BENCHMARKS.md); auto is bfloat16 only on such hardware",
         )
     else:
         ap.add_argument("--dtype", default="float32", choices=list(DTYPES), help="the model's weights and activations")

@@ -5,7 +5,7 @@ CPU's bfloat16 matrix units (AMX, AVX-512 BF16) or a GPU's tensor cores do the w
 accumulates stays float32: the embedding, biases, the residual stream, norms, attention scores and
 softmax, and the unembedding (whose logits become log-probs). Only an MLP's widening projections (gate/up) hand bfloat16 to
 the next matmul, since an elementwise product sits between them. On the default model the worst layer's
-activations are 7% from float32 (bfloat16 throughout: 16-24%), and probe cells move by up to 0.06, which
+activations are 7% from float32 (bfloat16 throughout: 16-24%), and probe cells (means over folds) move by up to 0.022, which
 is why float32 stays the default (BENCHMARKS.md, "Number formats and memory").
 
 `auto` picks the fast format only where the hardware has bfloat16 matrix units; elsewhere float32, and
