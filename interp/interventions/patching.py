@@ -10,8 +10,9 @@ Three things make the grid cheap without changing a number:
 - every prompt shares its few-shot prefix, so the prefix runs once and later
   forwards continue from its KV cache: patching a clean value into the
   prefix, or its mean over prompts, would be a no-op (the prefix is the same
-  in every prompt). Zero ablation is not a no-op there, so it runs whole
-  prompts (`sweep(..., whole=True)`);
+  in every prompt). Zero ablation is not a no-op there, so it edits whole
+  prompts (`sweep(..., whole=True)`), each site's edited prefix run once and its suffixes continued from
+  that cache;
 - only two logits per row are needed, so the forward stops at the unembedding
   input and takes two columns of W_U instead of the full vocabulary;
 - several sites run in one forward, each on its own copy of the batch.
@@ -34,7 +35,7 @@ from tqdm.auto import tqdm
 from interp.core.selfcheck import agree
 from interp.interventions.readout import final_residual, unembed_columns
 from interp.models.devices import model_device
-from interp.models.kv import PrefixCache
+from interp.models.kv import PrefixCache, threaded_cache
 from interp.models.precision import check_tolerance
 
 SUBLAYERS = ("attn_out", "mlp_out")  # the sites patching replaces
@@ -114,6 +115,7 @@ class Patcher:
         self.S = self.clean.shape[1]
         self.answers = torch.stack([good, bad], 1)  # [n, 2]: the clean and corrupted answers' first tokens
         self.prefix = PrefixCache(model, clean[0, : self.P]) if self.P else None
+        self._whole_checked = False
         if check:  # `check=False` skips it: benchmarks only
             self._check(clean)
 
@@ -170,8 +172,8 @@ class Patcher:
     ) -> Float[np.ndarray, " sites"]:
         """Mean LD over prompts with each site's output replaced by `source(site)` (broadcast to [n, S, d]).
 
-        `whole`: `base` is whole prompts [n, P + S], run without the prefix's cache, so a site without a
-        position is replaced at every position of the prompt, the prefix included. `per_pair`, a list, gets
+        `whole`: `base` is whole prompts [n, P + S], so a site without a position is replaced at every
+        position of the prompt, the prefix included (each site's edited prefix runs once: `_whole_from_prefix`). `per_pair`, a list, gets
         each group's LD per pair [sites, n] appended (for intervals over pairs)."""
         k = max(1, rows_per_forward // self.n)
         out = []
@@ -182,14 +184,39 @@ class Patcher:
                 by_hook[s.hook].append((j, s))
             hooks = [(name, self._replacer(entries, source)) for name, entries in by_hook.items()]
             rows = base.repeat(len(group), 1)
-            ld = self._run(rows.to(self.device), hooks, None, self.n) if whole else self.forward(rows, hooks)
+            if whole and self.P and all(s.pos is None for s in group):
+                ld = self._whole_from_prefix(by_hook, source, hooks, len(group))
+            elif whole:
+                ld = self._run(rows.to(self.device), hooks, None, self.n)
+            else:
+                ld = self.forward(rows, hooks)
             out.append(ld.view(len(group), self.n).mean(1))
             if per_pair is not None:
                 per_pair.append(ld.view(len(group), self.n).numpy())
         return torch.cat(out).numpy()
 
-    def _replacer(self, entries: list[tuple[int, Site]], source):
-        n = self.n
+    def _whole_from_prefix(self, by_hook: dict, source, hooks: list, k: int) -> Float[Tensor, " rows"]:
+        """Whole-prompt LDs for `k` sites replaced at every position, split at the shared prefix: each site's
+        prefix runs once with the site replaced, and the n suffixes continue from that row's KV cache (the
+        prefix is the same in every prompt, so this is the whole forward, n times cheaper in the prefix).
+        Checked once against whole forwards of the first site."""
+        prefix_hooks = [(name, self._replacer(entries, source, 1)) for name, entries in by_hook.items()]
+        with threaded_cache(self.model), self.model.hooks(fwd_hooks=prefix_hooks):
+            _, cache = self.model(self.whole_clean[:1, : self.P].repeat(k, 1), return_type="logits_and_cache")
+        cache.batch_repeat_interleave(self.n)  # rows [site 0 x n, site 1 x n, ...], as `base.repeat(k, 1)`
+        with threaded_cache(self.model):
+            ld = self._run(self.clean.repeat(k, 1), hooks, cache, self.n)
+        if not self._whole_checked:
+            self._whole_checked = True
+            name, entries = next(iter(by_hook.items()))
+            first = [(name, self._replacer(entries[:1], source))]  # the site in block 0 of the group
+            plain = self._run(self.whole_clean, first, None, self.n)
+            atol, rtol = check_tolerance(self.model, 1e-3, 1e-4)
+            agree("a whole-prompt edit split at the shared prefix: logit difference", ld[: self.n], plain, atol, rtol)
+        return ld
+
+    def _replacer(self, entries: list[tuple[int, Site]], source, n: int | None = None):
+        n = n or self.n
 
         def hook(x, hook):
             x = x.clone()
