@@ -201,10 +201,10 @@ class Patcher:
         prefix is the same in every prompt, so this is the whole forward, n times cheaper in the prefix).
         Checked once against whole forwards of the first site."""
         prefix_hooks = [(name, self._replacer(entries, source, 1)) for name, entries in by_hook.items()]
-        with threaded_cache(self.model), self.model.hooks(fwd_hooks=prefix_hooks):
-            _, cache = self.model(self.whole_clean[:1, : self.P].repeat(k, 1), return_type="logits_and_cache")
-        cache.batch_repeat_interleave(self.n)  # rows [site 0 x n, site 1 x n, ...], as `base.repeat(k, 1)`
         with threaded_cache(self.model):
+            with self.model.hooks(fwd_hooks=prefix_hooks):
+                _, cache = self.model(self.whole_clean[:1, : self.P].repeat(k, 1), return_type="logits_and_cache")
+            cache.batch_repeat_interleave(self.n)  # rows [site 0 x n, site 1 x n, ...], as `base.repeat(k, 1)`
             ld = self._run(self.clean.repeat(k, 1), hooks, cache, self.n)
         if not self._whole_checked:
             self._whole_checked = True
