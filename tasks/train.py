@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from interp.tasks.memory import Seq, bits_per_sequence, sample
+from interp.tasks.memory import RepeatCopyConfig, Seq, bits_per_sequence, sample
 from interp.tasks.models.ntm import NTM
 from interp.tasks.persist import load, save, sequences_so_far, warm_start
 from interp.tasks.setup import (
@@ -54,6 +54,24 @@ def memory_size(cfg: TrainConfig, step: int) -> int | None:
 
 def _train_range(cfg: TrainConfig) -> dict:
     return task_options(cfg) | ({"max_len": cfg.max_len} if cfg.max_len else {})
+
+
+def most_repeats(cfg: TrainConfig, step: int) -> int:
+    """The most repeats batch `step` may draw: under `grow_repeats`, 1 at the start, rising in even steps to the
+    task's training range (10) at batch `grow_repeats`.
+
+    >>> [most_repeats(TrainConfig(task="repeat_copy", grow_repeats=900), s) for s in (0, 99, 100, 899, 900, 5000)]
+    [1, 1, 2, 9, 10, 10]
+    """
+    full = RepeatCopyConfig.max_repeats
+    if not cfg.grow_repeats:
+        return full
+    return min(full, 1 + (full - 1) * step // cfg.grow_repeats)
+
+
+def batch_range(cfg: TrainConfig, step: int) -> dict:
+    """Generator settings of training batch `step`: the run's range, narrowed early on by a curriculum."""
+    return _train_range(cfg) | ({"max_repeats": most_repeats(cfg, step)} if cfg.grow_repeats else {})
 
 
 class NonFinite(RuntimeError):
@@ -180,7 +198,7 @@ def train(
         disable=None if progress is None else not progress,
     )
     for step in bar:
-        seq = sample(cfg.task, batch_seed(cfg.seed, step), n=cfg.batch, **_train_range(cfg))
+        seq = sample(cfg.task, batch_seed(cfg.seed, step), n=cfg.batch, **batch_range(cfg, step))
         loss = cost(model, seq, memory_size(cfg, step))
         opt.zero_grad(set_to_none=True)
         loss.backward()

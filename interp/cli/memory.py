@@ -68,9 +68,8 @@ def add_eval_parser(sub) -> None:
     e.add_argument("--overwrite", action="store_true")
 
 
-def parser() -> Parser:
-    ap = Parser(prog=PROG, description=__doc__.split("\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
+def add_train_parser(sub) -> None:
+    """The `train` subcommand and its options: one flag per `TrainConfig` field."""
     t = sub.add_parser("train", help="train a model on a task")
     t.add_argument("--task", default="copy", choices=sorted(TASKS))
     t.add_argument("--model", default="ntm", choices=["ntm", "lstm"])
@@ -108,6 +107,13 @@ def parser() -> Parser:
         choices=["scalar", "unary"],
         help="repeat copy: the count as one scalar step (the paper's) or as that many pulses",
     )
+    t.add_argument(
+        "--grow-repeats",
+        type=int,
+        default=None,
+        metavar="BATCHES",
+        help="repeat copy: the most repeats per training batch rises from 1 to 10 over this many batches",
+    )
     t.add_argument("--no-compile", action="store_true", help="train the NTM with the eager step (slower)")
     t.add_argument("--threads", type=int, default=1, help="torch threads (small recurrent models: 1 is fastest)")
     add_device_args(t, split=False, formats=False)
@@ -116,6 +122,12 @@ def parser() -> Parser:
     g.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     g.add_argument("--overwrite", action="store_true", help="start again, replacing --out's checkpoint")
     t.add_argument("--quiet", action="store_true")
+
+
+def parser() -> Parser:
+    ap = Parser(prog=PROG, description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    add_train_parser(sub)
     add_eval_parser(sub)
     pl = sub.add_parser("plot", help="redraw memory.html from a saved evaluation")
     pl.add_argument("folder")
@@ -189,6 +201,8 @@ def train_command(a, command: str) -> int:
         or (a.rollback is not None and not a.rollback > 0)
     ):
         return fail("--steps, --batch, --ckpt-every, --eval-every, --threads, --lr and --rollback must be positive")
+    if a.grow_repeats is not None and (a.task != "repeat_copy" or a.grow_repeats < 1):
+        return fail("--grow-repeats takes a positive number of batches, for --task repeat_copy only")
     out = Path(a.out)
     if (out / "ckpt").exists() and not (a.resume or a.overwrite):
         return fail(f"{out} already holds a checkpoint; use --resume, --overwrite or another --out")

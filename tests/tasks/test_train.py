@@ -99,3 +99,27 @@ def test_held_out_batches_do_not_depend_on_the_count_encoding():
 
     assert held_out_seed(length=10, repeats=20, count="unary") == held_out_seed(length=10, repeats=20)
     assert held_out_seed(length=10, repeats=20) != held_out_seed(length=20, repeats=10)
+
+
+def test_grow_repeats_narrows_training_batches_not_held_out_ones(tmp_path, monkeypatch):
+    """Under the curriculum each training batch draws at most `most_repeats` repeats, rising to the full 10;
+    the held-out batches that pick `best` keep the whole range."""
+    import interp.tasks.train as train_module
+
+    drawn, held = [], []
+    real_sample = train_module.sample
+
+    def spy(task, seed, **kw):
+        seq = real_sample(task, seed, **kw)
+        repeats = int(seq.inputs[0, :, -1].sum())  # unary count: one pulse per repeat
+        (held if seed >= train_module.HELD_OUT else drawn).append((kw.get("max_repeats"), repeats))
+        return seq
+
+    monkeypatch.setattr(train_module, "sample", spy)
+    torch.set_num_threads(1)
+    cfg = _cfg(task="repeat_copy", count="unary", max_len=2, steps=60, eval_every=60, ckpt_every=60, grow_repeats=45)
+    train(cfg, tmp_path / "r", progress=False)
+    assert [m for m, _ in drawn] == [train_module.most_repeats(cfg, s) for s in range(60)]
+    assert drawn[0][0] == 1 and drawn[-1][0] == 10
+    assert all(r <= m for m, r in drawn)
+    assert held and all(m is None for m, _ in held) and max(r for _, r in held) > 1

@@ -314,3 +314,11 @@ def test_two_runs_of_one_model_keep_their_own_arrays(tmp_path):
     assert [r["name"] for r in ev.meta["runs"]] == ["LSTM copy", "LSTM copy (b)"]
     a, b = ev.arrays["LSTM copy/history"], ev.arrays["LSTM copy (b)/history"]
     assert not np.array_equal(a, b)  # different seeds: different curves, each kept
+
+
+def test_grow_repeats_is_refused_off_repeat_copy_or_below_one(tmp_path, capsys):
+    for args in (["--task", "copy", "--grow-repeats", "100"], ["--task", "repeat_copy", "--grow-repeats", "0"]):
+        assert cli.main(["train", *args, "--steps", "1", "--out", str(tmp_path / "r")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "--grow-repeats" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()
