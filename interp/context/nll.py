@@ -18,6 +18,7 @@ from torch import Tensor
 from transformers import DynamicCache
 
 from interp.core.selfcheck import agree
+from interp.models.kv import cache_keyword
 from interp.models.precision import check_tolerance
 
 # A fit beyond these is not a power law and no fit is reported: |b| above MAX_EXPONENT is a step at the first
@@ -35,12 +36,12 @@ def token_nll(hf, ids: Int[Tensor, "batch pos"], chunk: int = 1024) -> Float[Ten
     ids = ids.to(hf.get_input_embeddings().weight.device)
     head, cap = hf.get_output_embeddings(), getattr(hf.config, "final_logit_softcapping", None)
     body = hf.get_decoder() if hasattr(hf, "get_decoder") else hf.model
-    cache = DynamicCache(config=hf.config)
+    cache, keyword = DynamicCache(config=hf.config), cache_keyword(body)
     out = []
     T = ids.shape[1]
     for s in range(0, T - 1, chunk):
         e = min(s + chunk, T - 1)
-        h = body(input_ids=ids[:, s:e], past_key_values=cache, use_cache=True).last_hidden_state
+        h = body(input_ids=ids[:, s:e], use_cache=True, **{keyword: cache}).last_hidden_state
         logits = head(h).float()
         if cap:
             logits = torch.tanh(logits / cap) * cap

@@ -17,6 +17,7 @@ itself (`interp.core.selfcheck`), so a future rename cannot go unnoticed.
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -26,6 +27,18 @@ from torch import Tensor
 
 from interp.core.selfcheck import SelfCheckError
 from interp.models.devices import model_device
+
+
+def cache_keyword(module) -> str:
+    """The keyword `module.forward` takes its KV cache under: `cache` from transformers 5.24 (which warns that
+    `past_key_values` goes in 5.40), `past_key_values` before.
+
+    >>> import transformers
+    >>> cache_keyword(transformers.LlamaModel(transformers.LlamaConfig(hidden_size=8, intermediate_size=8,
+    ...     num_hidden_layers=1, num_attention_heads=2, vocab_size=10))) in ("cache", "past_key_values")
+    True
+    """
+    return "cache" if "cache" in inspect.signature(module.forward).parameters else "past_key_values"
 
 
 def _rename_cache(module, args, kwargs):
