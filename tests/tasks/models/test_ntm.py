@@ -107,3 +107,27 @@ def test_the_compiled_step_is_checked_against_the_eager_one(ntm):
     ntm._checked, ntm._compiled = set(), off
     with pytest.raises(CompiledStepMismatch, match="compiled NTM step differs"):
         ntm(seq.inputs)
+
+
+def test_the_compiled_check_compares_each_step_from_the_same_state(ntm):
+    """Rounding-size differences pass, however long the sequence; an error in any output of a step, the
+    carried state included, is refused at the step where it appears."""
+    from interp.tasks.models.ntm import CompiledStepMismatch
+
+    seq = make_copy(CopyConfig(n=4, length=20), 1)
+
+    def rounded(*args):
+        return tuple(t * (1 + 1e-6) for t in ntm.step(*args))
+
+    diff, _ = ntm.step_mismatch(seq.inputs, rounded, 8)
+    assert 0 < diff < 1e-5
+
+    def bad_memory_late(x, read, h, c, w, mem):
+        out, read, h, c, w, new = ntm.step(x, read, h, c, w, mem)
+        return out, read, h, c, w, new + 1e-2 * (x[:, -1:, None] > 0)  # wrong only once the end flag is seen
+
+    diff, at = ntm.step_mismatch(seq.inputs, bad_memory_late, 8)
+    assert diff >= 1e-2 and at == "memory at step 20"
+    ntm._checked, ntm._compiled = set(), bad_memory_late
+    with pytest.raises(CompiledStepMismatch, match="memory at step 20"):
+        ntm(seq.inputs)
