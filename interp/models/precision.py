@@ -71,6 +71,20 @@ def fast_hardware(device: str | torch.device, flags: set[str] | None = None) -> 
     return f"this CPU has bfloat16 matrix units ({', '.join(have)})" if have else None
 
 
+def dtype_name(dtype) -> str | None:
+    """A torch dtype or a name as the name `choose_format` takes.
+
+    >>> dtype_name(torch.bfloat16), dtype_name("auto"), dtype_name(None)
+    ('bfloat16', 'auto', None)
+    """
+    if isinstance(dtype, torch.dtype):
+        name = str(dtype).removeprefix("torch.")
+        if name not in FORMATS:
+            raise InterpError(f"dtype {dtype} is not supported: choose {', '.join(FORMATS)}")
+        return name
+    return dtype
+
+
 def choose_format(requested: str | None, device: str | torch.device, flags: set[str] | None = None) -> Format:
     """`auto` (or None): bfloat16 where `fast_hardware` finds support, else float32; otherwise as asked.
 
@@ -173,6 +187,7 @@ __all__ = [
     "check_tolerance",
     "choose_format",
     "compute_dtype",
+    "dtype_name",
     "fast_hardware",
     "guard_tolerance",
     "to_mixed",

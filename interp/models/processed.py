@@ -101,6 +101,15 @@ def check_logprobs(bridge) -> torch.Tensor:
     return logp.gather(-1, ids[0, 1:, None])[:, 0]
 
 
+def raw_logprobs(hf, tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids of `CHECK_TEXT` as the model's own tokenizer writes them, each next token's log-prob) from the
+    Hugging Face model before any processing: what processing must preserve."""
+    ids = tokenizer(CHECK_TEXT, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        logp = hf(ids.to(hf.device)).logits.float().log_softmax(-1)[0, :-1].cpu()
+    return ids, logp.gather(-1, ids[0, 1:, None])[:, 0]
+
+
 def check_against_record(bridge, folder: Path) -> None:
     """A float32 load must give the recorded log-probs (to float32 rounding of a different batch shape)."""
     rec = record(folder)
@@ -109,4 +118,14 @@ def check_against_record(bridge, folder: Path) -> None:
     agree(f"processed weights in {folder}", check_logprobs(bridge), torch.tensor(rec["logprobs"]), atol=1e-3)
 
 
-__all__ = ["assign", "check_against_record", "processed_file", "read", "record", "save_weights", "write_record"]
+__all__ = [
+    "assign",
+    "check_against_record",
+    "check_logprobs",
+    "processed_file",
+    "raw_logprobs",
+    "read",
+    "record",
+    "save_weights",
+    "write_record",
+]
