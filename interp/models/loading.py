@@ -226,7 +226,7 @@ def load_model(
 def boot(path: Path, processing: bool, lean: bool = False):
     """(bridge, the model's own tokenizer): float32 on the CPU, in compatibility mode, with or without
     TransformerLens's weight processing. `lean` (with `processing`): under `lean_processing` (Qwen2.5-0.5B's
-    first load peaks 1.9 GB lower), checked against the raw model (`check_processed`)."""
+    first load peaks 2 GB lower), checked against the raw model (`check_processed`)."""
     from transformer_lens.model_bridge import TransformerBridge
 
     _, _, hf, tok = load_hf(str(path))
