@@ -17,6 +17,7 @@ from contextlib import contextmanager
 import torch
 
 from interp.core.selfcheck import SelfCheckError
+from interp.models.processed import check_logprobs
 
 # The state-dict keys each narrowed step reads and writes (TransformerBridge names).
 STEP_KEYS: dict[str, Callable[[str], bool]] = {
@@ -69,9 +70,7 @@ def check_processed(bridge, ids: torch.Tensor, raw: torch.Tensor) -> float:
     `raw_logprobs`; within 1e-3), with its unembedding centred (where TransformerLens centres it: not under
     logit soft-capping) and every attention value bias folded away. Returns the largest log-prob difference."""
     sd = bridge.state_dict()
-    with torch.no_grad():
-        logp = bridge(ids.to(bridge.cfg.device)).float().log_softmax(-1)[0, :-1].cpu()
-    diff = float((logp.gather(-1, ids[0, 1:, None])[:, 0] - raw).abs().max())
+    diff = float((check_logprobs(bridge, ids) - raw).abs().max())
     problems = [] if diff <= 1e-3 else [f"its log-probs differ from the raw model's by {diff:.3g}"]
     w_u, cap = sd.get("unembed.weight"), getattr(bridge.cfg, "output_logits_soft_cap", None)
     if w_u is not None and not (cap and cap > 0):

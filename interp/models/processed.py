@@ -93,12 +93,13 @@ def assign(bridge, tensors: dict[str, torch.Tensor], source: str) -> None:
         raise InterpError(f"{source} lack {sorted(extra)[0]} ({len(extra)} in all): delete them to rebuild")
 
 
-def check_logprobs(bridge) -> torch.Tensor:
-    """Log-probs of each next token of `CHECK_TEXT`: the processed model's fingerprint."""
-    ids = bridge.tokenizer(CHECK_TEXT, return_tensors="pt")["input_ids"]
+def check_logprobs(bridge, ids: torch.Tensor | None = None) -> torch.Tensor:
+    """Log-probs of each next token of `CHECK_TEXT` (as `ids`, else as the bridge's tokenizer writes it): the
+    processed model's fingerprint."""
+    if ids is None:
+        ids = bridge.tokenizer(CHECK_TEXT, return_tensors="pt")["input_ids"]
     with torch.no_grad():
-        logp = bridge(ids.to(bridge.cfg.device)).float().log_softmax(-1)[0, :-1].cpu()
-    return logp.gather(-1, ids[0, 1:, None])[:, 0]
+        return next_token_logprobs(bridge(ids.to(bridge.cfg.device)), ids)
 
 
 def raw_logprobs(hf, tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,8 +107,13 @@ def raw_logprobs(hf, tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
     Hugging Face model before any processing: what processing must preserve."""
     ids = tokenizer(CHECK_TEXT, return_tensors="pt")["input_ids"]
     with torch.no_grad():
-        logp = hf(ids.to(hf.device)).logits.float().log_softmax(-1)[0, :-1].cpu()
-    return ids, logp.gather(-1, ids[0, 1:, None])[:, 0]
+        return ids, next_token_logprobs(hf(ids.to(hf.device)).logits, ids)
+
+
+def next_token_logprobs(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """The log-prob each position of row 0 gave the token after it."""
+    logp = logits.float().log_softmax(-1)[0, :-1].cpu()
+    return logp.gather(-1, ids[0, 1:, None])[:, 0]
 
 
 def check_against_record(bridge, folder: Path) -> None:
@@ -122,6 +128,7 @@ __all__ = [
     "assign",
     "check_against_record",
     "check_logprobs",
+    "next_token_logprobs",
     "processed_file",
     "raw_logprobs",
     "read",
