@@ -36,6 +36,9 @@ class TrainConfig:
     # a held-out cost more than this many bits above the best so far restores the best weights and restarts the
     # optimizer: the NTM's training collapses now and then, and a collapse is rarely undone by more steps
     rollback: float | None = None
+    # what a rollback does with the optimizer: "fresh" starts a new one; "best" restores the state it had at the
+    # best weights (a fresh RMSProp's first steps run up to 3x their steady size, which may provoke the next collapse)
+    rollback_optimizer: str = "fresh"
     # repeat copy: the most repeats a training batch may draw rises from 1 to the task's range over this many
     # batches (a curriculum: the copy NTM it starts from already solves one repeat); held-out batches keep the range
     grow_repeats: int | None = None

@@ -137,8 +137,9 @@ def start(
     return model, opt, info
 
 
-def _held_out(model, cfg: TrainConfig, info: dict, done: int, secs: float, out: Path) -> bool:
-    """Evaluate on held-out batches; keep the weights in `out/best` when they are the best so far. True when
+def _held_out(model, opt, cfg: TrainConfig, info: dict, done: int, secs: float, out: Path) -> bool:
+    """Evaluate on held-out batches; keep the weights (and, under `rollback_optimizer="best"`, the optimizer's
+    state) in `out/best` when they are the best so far. True when
     the cost is `cfg.rollback` bits or more above the best (then the caller restores `out/best`)."""
     model.eval()
     held = evaluate(model, cfg.task, **_train_range(cfg))
@@ -150,7 +151,8 @@ def _held_out(model, cfg: TrainConfig, info: dict, done: int, secs: float, out: 
             "sequences": done * cfg.batch,
             "held_out": [*info["held_out"], [done, held, secs]],
         }
-        save(model, None, info | best, out / "best")
+        keep = opt if cfg.rollback_optimizer == "best" else None
+        save(model, keep, info | best, out / "best")
     info["held_out"].append([done, held, secs])  # step, bits/seq, seconds
     model.train()
     if cfg.rollback is not None and held > best_so_far + cfg.rollback:
@@ -160,13 +162,18 @@ def _held_out(model, cfg: TrainConfig, info: dict, done: int, secs: float, out: 
 
 
 def restore_best(model, cfg: TrainConfig, out: Path) -> torch.optim.Optimizer:
-    """Put `out/best`'s weights back in `model` (in place, so a compiled step keeps them) and start a fresh
-    optimizer: its state carried the step that diverged."""
-    best, _, _ = load(out / "best")
+    """Put `out/best`'s weights back in `model` (in place, so a compiled step keeps them) with an optimizer:
+    a fresh one (the current state carried the step that diverged), or the one kept with the best weights."""
+    best, _, state = load(out / "best")
     with torch.no_grad():
         for p, q in zip(model.parameters(), best.parameters(), strict=True):
             p.copy_(q)
-    return make_optimizer(model, cfg)
+    opt = make_optimizer(model, cfg)
+    if cfg.rollback_optimizer == "best":
+        if state is None:
+            raise ValueError(f"{out / 'best'} has no optimizer state to restore (written without it)")
+        opt.load_state_dict(state)
+    return opt
 
 
 def train(
@@ -215,7 +222,7 @@ def train(
         done = step + 1
         info["history"].append([done, loss])
         if done % cfg.eval_every == 0 or done == cfg.steps:
-            if _held_out(model, cfg, info, done, base_secs + time.perf_counter() - t0, out):
+            if _held_out(model, opt, cfg, info, done, base_secs + time.perf_counter() - t0, out):
                 opt = restore_best(model, cfg, out)
         if done % cfg.ckpt_every == 0 or done == cfg.steps:
             info.update(step=done, seconds=base_secs + time.perf_counter() - t0, sequences=done * cfg.batch)

@@ -94,6 +94,12 @@ def add_train_parser(sub) -> None:
         metavar="BITS",
         help="a held-out cost this many bits above the best so far restores the best weights and a fresh optimizer",
     )
+    t.add_argument(
+        "--rollback-optimizer",
+        default=TrainConfig.rollback_optimizer,
+        choices=["fresh", "best"],
+        help="with --rollback: start a fresh optimizer (default) or restore its state at the best weights",
+    )
     t.add_argument("--optimizer", default="adam", choices=["adam", "rmsprop"])
     t.add_argument(
         "--memory-sizes",
@@ -203,6 +209,8 @@ def train_command(a, command: str) -> int:
         return fail("--steps, --batch, --ckpt-every, --eval-every, --threads, --lr and --rollback must be positive")
     if a.grow_repeats is not None and (a.task != "repeat_copy" or a.grow_repeats < 1):
         return fail("--grow-repeats takes a positive number of batches, for --task repeat_copy only")
+    if a.rollback_optimizer != TrainConfig.rollback_optimizer and a.rollback is None:
+        return fail("--rollback-optimizer needs --rollback")
     out = Path(a.out)
     if (out / "ckpt").exists() and not (a.resume or a.overwrite):
         return fail(f"{out} already holds a checkpoint; use --resume, --overwrite or another --out")

@@ -1,3 +1,4 @@
+import copy
 import dataclasses
 import json
 import re
@@ -291,6 +292,44 @@ def test_a_held_out_collapse_rolls_back_to_the_best_weights(tmp_path, monkeypatc
     costs = iter([50.0, 10.0, 90.0, 12.0])
     without = train(dataclasses.replace(cfg, rollback=None), tmp_path / "n", progress=False)
     assert "rollbacks" not in without
+
+
+def test_a_rollback_can_restore_the_optimizer_state_kept_with_the_best_weights(tmp_path, monkeypatch):
+    """Under rollback_optimizer="best" the optimizer after the rollback holds the state it had at the best
+    weights (batch 4), not a fresh one and not the diverged one; under "fresh" it starts empty."""
+    import interp.tasks.train as train_module
+
+    real_restore, seen = train_module.restore_best, {}
+
+    def restore(model, cfg, out):
+        opt = real_restore(model, cfg, out)
+        seen[cfg.rollback_optimizer] = copy.deepcopy(opt.state_dict())  # later steps update it in place
+        return opt
+
+    monkeypatch.setattr(train_module, "restore_best", restore)
+    torch.set_num_threads(1)
+    for mode in ("best", "fresh"):
+        costs = iter([50.0, 10.0, 90.0, 12.0])
+        monkeypatch.setattr(train_module, "evaluate", lambda *a, costs=costs, **k: next(costs))
+        cfg = _cfg(steps=8, eval_every=2, ckpt_every=2, rollback=20.0, optimizer="rmsprop", rollback_optimizer=mode)
+        info = train(cfg, tmp_path / mode, progress=False)
+        assert info["rollbacks"] == [[6, 90.0, 10.0]]
+    kept = load(tmp_path / "best" / "best")[2]
+    assert load(tmp_path / "fresh" / "best")[2] is None  # "fresh" keeps the weights only, as before
+    assert seen["fresh"]["state"] == {}
+    restored = seen["best"]["state"]
+    assert restored.keys() == kept["state"].keys() and len(restored) > 0
+    for k, state in kept["state"].items():
+        assert state["step"] == 4  # the state at the best weights, not at batch 6 where it diverged
+        assert all(torch.equal(restored[k][n], v) for n, v in state.items())
+
+
+def test_rollback_optimizer_needs_rollback(tmp_path, capsys):
+    argv = ["train", "--rollback-optimizer", "best", "--steps", "1", "--out", str(tmp_path / "r")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--rollback-optimizer needs --rollback" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()
 
 
 def test_rollback_must_be_positive(tmp_path, capsys):
