@@ -28,7 +28,7 @@ from interp.core.versions import versions
 from interp.models.devices import model_device
 from interp.models.fast_attention import use_fast_attention
 from interp.models.loading import load_hf, resolve
-from interp.models.precision import choose_format, to_mixed
+from interp.models.precision import choose_format, own_float32, to_mixed
 from interp.reports.html import notebook
 from interp.reports.sections import nll_sections
 from interp.runs.guard import check_fast
@@ -262,6 +262,7 @@ def to_format(hf, cfg: NLLRunConfig, first: torch.Tensor) -> dict:
     if fmt.fast:
         reference = {"nll": token_nll(hf, first, cfg.chunk)}
         to_mixed(hf, fmt.torch_dtype, hf.config.get_text_config().hidden_size)
+        own_float32(hf)  # the float32 weights' file pages can go (Qwen: 1 GB lower peak)
         out["attention"] = fmt.dtype if use_fast_attention(hf, fmt.torch_dtype) else "float32"  # eager: float32
         fast = {"nll": token_nll(hf, first, cfg.chunk)}
         out["guard"] = check_fast(fmt, fast, reference, "the NLL", first.shape[1], "tokens").to_json()

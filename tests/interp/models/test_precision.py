@@ -72,6 +72,41 @@ def test_mixed_keeps_residual_bias_and_readout_in_float32(tmp_path):
     assert rounding > 0.2 and gap < rounding / 4
 
 
+def mapped(path) -> bool:
+    return any(line.rstrip().endswith(str(path)) for line in open("/proc/self/maps"))
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/maps"), reason="reads Linux's /proc/self/maps")
+def test_own_float32_lets_the_weights_file_map_go_and_changes_no_number(tmp_path):
+    """After `to_mixed`, the float32 parameters still point into the safetensors map; copying them releases
+    it (with its pages), ties stay ties, and the outputs do not move."""
+    import gc
+
+    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(vocab_size=40, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                      num_attention_heads=2, tie_word_embeddings=True)  # fmt: skip
+    torch.manual_seed(0)
+    LlamaForCausalLM(cfg).save_pretrained(tmp_path)
+    file = tmp_path / "model.safetensors"
+    fast = AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.float32).eval()
+    assert fast.lm_head.weight is fast.model.embed_tokens.weight
+    precision.to_mixed(fast, torch.bfloat16, d_model=16, keep=("lm_head", "embed_tokens"))
+    ids = torch.randint(0, 40, (2, 9), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        before = fast(ids).logits
+    gc.collect()
+    assert mapped(file)  # the embedding and norms still live in the file's map
+    copied = precision.own_float32(fast)
+    gc.collect()
+    assert not mapped(file)
+    norms = 3 * 16 * 4  # two per layer and the final one, float32
+    assert copied == 40 * 16 * 4 + norms  # the tied embedding once
+    assert fast.lm_head.weight is fast.model.embed_tokens.weight
+    with torch.no_grad():
+        assert torch.equal(fast(ids).logits, before)
+
+
 def test_mixed_bridge_captures_within_the_guard(tiny_dir):
     from interp import capture, load_model, model_info
 
