@@ -42,6 +42,9 @@ class TrainConfig:
     # repeat copy: the most repeats a training batch may draw rises from 1 to the task's range over this many
     # batches (a curriculum: the copy NTM it starts from already solves one repeat); held-out batches keep the range
     grow_repeats: int | None = None
+    # repeat copy: the training cost counts the last step (end marker on, data channels off) this many times;
+    # held-out costs stay plain bits. Most of a trained NTM's failures start another repeat there (BENCHMARKS.md)
+    end_weight: float | None = None
 
 
 def train_config(d: dict) -> TrainConfig:

@@ -69,6 +69,20 @@ def most_repeats(cfg: TrainConfig, step: int) -> int:
     return min(full, 1 + (full - 1) * step // cfg.grow_repeats)
 
 
+def weigh_end(seq: Seq, weight: float | None) -> Seq:
+    """`seq` with its last step's scored outputs counted `weight` times (repeat copy's end-marker step).
+
+    >>> seq = sample("repeat_copy", 0, n=2, length=1, repeats=1)
+    >>> weigh_end(seq, 4.0).mask[0].tolist()
+    [0.0, 0.0, 1.0, 4.0]
+    """
+    if not weight:
+        return seq
+    mask = seq.mask.clone()
+    mask[:, -1] *= weight
+    return Seq(seq.inputs, seq.targets, mask)
+
+
 def batch_range(cfg: TrainConfig, step: int) -> dict:
     """Generator settings of training batch `step`: the run's range, narrowed early on by a curriculum."""
     return _train_range(cfg) | ({"max_repeats": most_repeats(cfg, step)} if cfg.grow_repeats else {})
@@ -205,7 +219,9 @@ def train(
         disable=None if progress is None else not progress,
     )
     for step in bar:
-        seq = sample(cfg.task, batch_seed(cfg.seed, step), n=cfg.batch, **batch_range(cfg, step))
+        seq = weigh_end(
+            sample(cfg.task, batch_seed(cfg.seed, step), n=cfg.batch, **batch_range(cfg, step)), cfg.end_weight
+        )
         loss = cost(model, seq, memory_size(cfg, step))
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -8,6 +8,7 @@ python -m interp.memory plot runs/memory/copy --output copy.html   # redraw from
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +121,13 @@ def add_train_parser(sub) -> None:
         metavar="BATCHES",
         help="repeat copy: the most repeats per training batch rises from 1 to 10 over this many batches",
     )
+    t.add_argument(
+        "--end-weight",
+        type=float,
+        default=None,
+        metavar="W",
+        help="repeat copy: count the end marker's step W times in the training cost (held-out costs stay bits)",
+    )
     t.add_argument("--no-compile", action="store_true", help="train the NTM with the eager step (slower)")
     t.add_argument("--threads", type=int, default=1, help="torch threads (small recurrent models: 1 is fastest)")
     add_device_args(t, split=False, formats=False)
@@ -209,6 +217,8 @@ def train_command(a, command: str) -> int:
         return fail("--steps, --batch, --ckpt-every, --eval-every, --threads, --lr and --rollback must be positive")
     if a.grow_repeats is not None and (a.task != "repeat_copy" or a.grow_repeats < 1):
         return fail("--grow-repeats takes a positive number of batches, for --task repeat_copy only")
+    if a.end_weight is not None and (a.task != "repeat_copy" or not 0 < a.end_weight < math.inf):
+        return fail("--end-weight takes a positive finite weight, for --task repeat_copy only")
     if a.rollback_optimizer != TrainConfig.rollback_optimizer and a.rollback is None:
         return fail("--rollback-optimizer needs --rollback")
     out = Path(a.out)

@@ -123,3 +123,36 @@ def test_grow_repeats_narrows_training_batches_not_held_out_ones(tmp_path, monke
     assert drawn[0][0] == 1 and drawn[-1][0] == 10
     assert all(r <= m for m, r in drawn)
     assert held and all(m is None for m, _ in held) and max(r for _, r in held) > 1
+
+
+def test_end_weight_counts_the_end_step_more_in_training_only(tmp_path, monkeypatch):
+    """The first batch's training cost under end_weight W is the plain cost plus (W - 1) times the end step's
+    bits (the same weights: nothing has been updated yet); held-out batches are scored plain."""
+    import interp.tasks.train as train_module
+    from interp.tasks.memory import Seq, bits_per_sequence, sample
+    from interp.tasks.setup import build
+
+    masks = []
+    real_cost = train_module.cost
+
+    def spy(model, seq, N=None):
+        masks.append(seq.mask)
+        return real_cost(model, seq, N)
+
+    monkeypatch.setattr(train_module, "cost", spy)
+    torch.set_num_threads(1)
+    base = _cfg(task="repeat_copy", count="unary", max_len=3, steps=1, eval_every=1, ckpt_every=1)
+    plain = train(base, tmp_path / "plain", progress=False)["history"][0][1]
+    weighted = train(_cfg(**{**base.__dict__, "end_weight": 5.0}), tmp_path / "w", progress=False)["history"][0][1]
+    torch.manual_seed(base.seed)
+    model = build(base)
+    seq = sample(
+        "repeat_copy", train_module.batch_seed(base.seed, 0), n=base.batch, **train_module.batch_range(base, 0)
+    )
+    end = torch.zeros_like(seq.mask)
+    end[:, -1] = 1.0
+    with torch.no_grad():
+        end_bits = float(bits_per_sequence(model(seq.inputs), Seq(seq.inputs, seq.targets, end)))
+    assert end_bits > 0.5 and weighted == pytest.approx(plain + 4.0 * end_bits, rel=1e-5)
+    # each run: its training batch, then 4 held-out batches
+    assert [float(m.max()) for m in masks] == [1.0, 1.0, 1.0, 1.0, 1.0, 5.0, 1.0, 1.0, 1.0, 1.0]

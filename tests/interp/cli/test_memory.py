@@ -361,3 +361,16 @@ def test_grow_repeats_is_refused_off_repeat_copy_or_below_one(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert "--grow-repeats" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_end_weight_is_refused_off_repeat_copy_or_not_positive(tmp_path, capsys):
+    for args in (
+        ["--task", "copy", "--end-weight", "5"],
+        ["--task", "repeat_copy", "--end-weight", "0"],
+        ["--task", "repeat_copy", "--end-weight", "inf"],
+        ["--task", "repeat_copy", "--end-weight", "nan"],
+    ):
+        assert cli.main(["train", *args, "--steps", "1", "--out", str(tmp_path / "r")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "--end-weight" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()
