@@ -69,6 +69,37 @@ def add_eval_parser(sub) -> None:
     e.add_argument("--overwrite", action="store_true")
 
 
+def add_recipe_args(t) -> None:
+    """The training-recipe options tried against the NTM's collapses and repeat copy's failures."""
+    t.add_argument(
+        "--rollback",
+        type=float,
+        default=None,
+        metavar="BITS",
+        help="a held-out cost this many bits above the best so far restores the best weights and a fresh optimizer",
+    )
+    t.add_argument(
+        "--rollback-optimizer",
+        default=TrainConfig.rollback_optimizer,
+        choices=["fresh", "best"],
+        help="with --rollback: start a fresh optimizer (default) or restore its state at the best weights",
+    )
+    t.add_argument(
+        "--grow-repeats",
+        type=int,
+        default=None,
+        metavar="BATCHES",
+        help="repeat copy: the most repeats per training batch rises from 1 to 10 over this many batches",
+    )
+    t.add_argument(
+        "--end-weight",
+        type=float,
+        default=None,
+        metavar="W",
+        help="repeat copy: count the end marker's step W times in the training cost (held-out costs stay bits)",
+    )
+
+
 def add_train_parser(sub) -> None:
     """The `train` subcommand and its options: one flag per `TrainConfig` field."""
     t = sub.add_parser("train", help="train a model on a task")
@@ -88,19 +119,6 @@ def add_train_parser(sub) -> None:
     t.add_argument("--clip", type=float, default=TrainConfig.clip)
     t.add_argument("--controller", default="lstm", choices=["lstm", "ff"], help="NTM controller")
     t.add_argument("--ctrl-clip", type=float, default=None, help="clip the NTM controller's outputs to +-this")
-    t.add_argument(
-        "--rollback",
-        type=float,
-        default=None,
-        metavar="BITS",
-        help="a held-out cost this many bits above the best so far restores the best weights and a fresh optimizer",
-    )
-    t.add_argument(
-        "--rollback-optimizer",
-        default=TrainConfig.rollback_optimizer,
-        choices=["fresh", "best"],
-        help="with --rollback: start a fresh optimizer (default) or restore its state at the best weights",
-    )
     t.add_argument("--optimizer", default="adam", choices=["adam", "rmsprop"])
     t.add_argument(
         "--memory-sizes",
@@ -114,20 +132,7 @@ def add_train_parser(sub) -> None:
         choices=["scalar", "unary"],
         help="repeat copy: the count as one scalar step (the paper's) or as that many pulses",
     )
-    t.add_argument(
-        "--grow-repeats",
-        type=int,
-        default=None,
-        metavar="BATCHES",
-        help="repeat copy: the most repeats per training batch rises from 1 to 10 over this many batches",
-    )
-    t.add_argument(
-        "--end-weight",
-        type=float,
-        default=None,
-        metavar="W",
-        help="repeat copy: count the end marker's step W times in the training cost (held-out costs stay bits)",
-    )
+    add_recipe_args(t)
     t.add_argument("--no-compile", action="store_true", help="train the NTM with the eager step (slower)")
     t.add_argument("--threads", type=int, default=1, help="torch threads (small recurrent models: 1 is fastest)")
     add_device_args(t, split=False, formats=False)
