@@ -190,6 +190,23 @@ def restore_best(model, cfg: TrainConfig, out: Path) -> torch.optim.Optimizer:
     return opt
 
 
+def checkpoint_cost(info: dict) -> tuple[int, float] | None:
+    """(batch, held-out cost) of the weights a run's checkpoint holds: the last evaluation's, or, where that
+    evaluation rolled back (always so at the final one, whose checkpoint is written after the rollback), the
+    best weights' that were put back.
+
+    >>> checkpoint_cost({"step": 6, "held_out": [[2, 50.0, 1], [4, 10.0, 2], [6, 90.0, 3]], "rollbacks": [[6, 90.0, 10.0]]})
+    (4, 10.0)
+    """
+    if not info["held_out"]:
+        return None
+    *before, (step, held, _) = info["held_out"]
+    if info.get("rollbacks") and info["rollbacks"][-1][0] == step and before:
+        best = min(before, key=lambda h: h[1])
+        return best[0], best[1]
+    return step, held
+
+
 def train(
     cfg: TrainConfig,
     out: Path,

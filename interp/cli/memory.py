@@ -34,7 +34,7 @@ from interp.runs.memory import MemoryEval, evaluate_runs
 from interp.tasks.memory import TASKS
 from interp.tasks.models.ntm import CompiledStepMismatch
 from interp.tasks.setup import TrainConfig
-from interp.tasks.train import NonFinite, train
+from interp.tasks.train import NonFinite, checkpoint_cost, train
 
 OUTPUTS = ("memory.json", "memory.npz", "memory.html")
 PROG = "python -m interp.memory"
@@ -247,10 +247,16 @@ def train_command(a, command: str) -> int:
         )
     except (NonFinite, ValueError, CompiledStepMismatch) as ex:
         return fail(str(ex))
-    last = info["held_out"][-1] if info["held_out"] else None
+    kept = checkpoint_cost(info)
+    rolled = kept is not None and kept[0] != info["held_out"][-1][0]
     print(
-        f"{cfg.model} {cfg.task}: {info['step']} batches ({info['sequences']} sequences) in "
-        f"{info['seconds']:.0f} s" + (f"; held-out cost {last[1]:.3f} bits/sequence" if last else "")
+        f"{cfg.model} {cfg.task}: {info['step']} batches ({info['sequences']} sequences) in {info['seconds']:.0f} s"
+        + (f"; held-out cost {kept[1]:.3f} bits/sequence" if kept else "")
+        + (
+            f" (batch {kept[0]}'s weights: the last evaluation, {info['held_out'][-1][1]:.3f}, rolled back)"
+            if rolled
+            else ""
+        )
     )
     return 0
 

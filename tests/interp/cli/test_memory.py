@@ -374,3 +374,32 @@ def test_end_weight_is_refused_off_repeat_copy_or_not_positive(tmp_path, capsys)
         err = capsys.readouterr().err.strip()
         assert "--end-weight" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_a_rollback_at_the_last_evaluation_reports_the_weights_the_checkpoint_holds(tmp_path, monkeypatch, capsys):
+    """The final checkpoint is written after the final evaluation's rollback, so it holds the best weights: the
+    summary gives their cost, not the collapsed one."""
+    import interp.tasks.train as train_module
+
+    costs = iter([50.0, 10.0, 90.0])
+    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: next(costs))
+    torch.set_num_threads(1)
+    out = tmp_path / "r"
+    args = [
+        "train",
+        "--steps",
+        "6",
+        "--eval-every",
+        "2",
+        "--ckpt-every",
+        "2",
+        "--rollback",
+        "20",
+        "--quiet",
+        "--no-compile",
+    ]
+    assert cli.main([*args, "--batch", "4", "--N", "8", "--M", "6", "--d-hidden", "8", "--out", str(out)]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "held-out cost 10.000 bits/sequence (batch 4's weights: the last evaluation, 90.000, rolled back)" in line
+    kept, best = load(out)[0].state_dict(), load(out / "best")[0].state_dict()
+    assert all(torch.equal(kept[k], v) for k, v in best.items())
