@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     for m in res.models:
         fit = m.summary["fit"]
         print(
-            f"{m.model}: {m.tokens_per_s:.0f} tokens/s"
+            f"{m.model}: {m.tokens_per_s:.0f} tokens/s, peak memory {m.peak_rss_gb:.1f} GB"
             + (
                 f"; fit L(t) = {fit['alpha']:.3f} t^{fit['beta']:.3f} + {fit['gamma']:.3f}, R^2 {fit['r2']:.3f}"
                 if fit

@@ -24,6 +24,7 @@ from interp.context.nll import (
 )
 from interp.context.stats import ContextStats
 from interp.context.texts import Tokenized, tokenize_documents
+from interp.core.stages import peak_rss_gb
 from interp.core.versions import versions
 from interp.models.devices import model_device
 from interp.models.fast_attention import use_fast_attention
@@ -70,6 +71,8 @@ class ModelNLL:
     precision: dict = field(default_factory=dict)  # the number format, and a fast one's float32 guard
     chars: list[int] = field(default_factory=list)  # where each window starts in its document (characters)
     spans: np.ndarray | None = field(default=None, repr=False)  # [window, tokens - 1, 2]: predicted tokens' text
+    # this process's peak memory so far when the model's windows were done (GB of 10^9 bytes; None: not recorded)
+    peak_rss_gb: float | None = None
 
     @property
     def summary(self) -> dict:
@@ -250,6 +253,7 @@ def run_model(
         precision,
         [int(c) for c in win.chars],
         spans,
+        peak_rss_gb(),
     )
 
 

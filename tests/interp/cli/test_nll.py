@@ -31,7 +31,8 @@ def test_cli_writes_outputs_and_guards(tiny_dir, tmp_path, capsys):
     assert meta["config"]["tokens"] == 40 and len(meta["models"][0]["documents"]) == 3
     assert np.load(out / "nll.npz")[tiny_dir.name].shape == (3, 39)
     assert "log" in (out / "nll.html").read_text()
-    capsys.readouterr()
+    assert 0.05 < meta["models"][0]["peak_rss_gb"] < 100  # the process's peak, beside the time
+    assert f"tokens/s, peak memory {meta['models'][0]['peak_rss_gb']:.1f} GB" in capsys.readouterr().out
     assert main(argv) == 2 and "--overwrite" in capsys.readouterr().err
     assert main(argv[:2] + ["--tokens", "100"] + argv[4:] + ["--overwrite"]) == 2
     assert "context of 64 tokens" in capsys.readouterr().err
