@@ -19,6 +19,7 @@ of the clean-minus-corrupted difference. Two mechanisms bend the true curve away
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,6 +34,9 @@ from interp.interventions.readout import normalised_effect
 from interp.models.devices import model_device
 
 FREEZE = {"patterns": "attn.hook_pattern", "norms": "hook_scale"}  # what `patch_path` can hold, by hook suffix
+# TransformerLens warns whenever a hook replaces a norm's scale, as holding the norms does by design: the norm's
+# output is then rebuilt from the held scale, which differs from its native forward by float rounding only
+HELD_SCALE_WARNING = "A forward hook edited hook_scale/hook_normalized"
 
 
 @torch.no_grad()
@@ -81,7 +85,9 @@ def patch_path(
 
         hooks = [(s.hook, mix)]
         hooks += [(name, lambda x, hook, v=v: v.repeat(k, *[1] * (v.ndim - 1)).to(x.dtype)) for name, v in held.items()]
-        ld = p.forward(p.corrupt.repeat(k, 1), hooks).view(k, n).mean(1).numpy()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=HELD_SCALE_WARNING, category=UserWarning)
+            ld = p.forward(p.corrupt.repeat(k, 1), hooks).view(k, n).mean(1).numpy()
         out.append(normalised_effect(ld, lc, lk))
     return np.stack(out)
 

@@ -2,6 +2,8 @@
 AtP as its slope at 0; frozen patterns change nothing where no attention lies downstream; GradDrop equals |AtP|
 where there is no downstream layer to drop; the diagnosis names each failure from its signature."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -50,8 +52,12 @@ def test_with_patterns_and_norms_frozen_the_last_mlp_acts_linearly(tiny_model, b
     """After the last MLP only the final norm and the unembedding lie: with the norm's scale held, its
     patch is linear in t, so the midpoint is the mean of the ends; without, it is not."""
     ts = [0.0, 0.5, 1.0]
-    held = patch_path(tiny_model, **batch, sites=[SITES[2]], ts=ts, freeze=("patterns", "norms"))[0]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        held = patch_path(tiny_model, **batch, sites=[SITES[2]], ts=ts, freeze=("patterns", "norms"))[0]
     assert abs(held[1] - (held[0] + held[2]) / 2) < 1e-5  # float32 rounding (about 4e-6 here)
+    # holding the norms is the design: TransformerLens's warning that a hook edited a scale is not passed on
+    assert not [w for w in seen if "hook_scale" in str(w.message)]
     free = patch_path(tiny_model, **batch, sites=[SITES[2]], ts=ts)[0]
     assert abs(free[1] - (free[0] + free[2]) / 2) > 1e-5  # the final norm bends it (about 3e-5 here)
 
