@@ -115,11 +115,17 @@ def power_law_fit(nll: Float[np.ndarray, "doc pos"], start: int = 8, bins: int =
     y = np.array([per_pos[lo - 1 : hi - 1].mean() for lo, hi in zip(edges[:-1], edges[1:], strict=True)])
     if len(t) < 4:
         return None
-    try:
-        (a, b, c), _ = curve_fit(lambda x, a, b, c: a * x**b + c, t, y, p0=(y[0] - y[-1], -0.5, y[-1]), maxfev=20000)
-    except (RuntimeError, ValueError):
-        return None
-    term = float(np.abs(a * t**b).max()) if np.isfinite([a, b]).all() else np.inf  # the power-law term, fitted range
+    # the optimiser tries exponents that overflow on the way; a fit that ends there is refused just below
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
+            (a, b, c), _ = curve_fit(
+                lambda x, a, b, c: a * x**b + c, t, y, p0=(y[0] - y[-1], -0.5, y[-1]), maxfev=20000
+            )
+        except (RuntimeError, ValueError):
+            return None
+        term = (
+            float(np.abs(a * t**b).max()) if np.isfinite([a, b]).all() else np.inf
+        )  # the power-law term, fitted range
     scale = MAX_SCALE * float(np.abs(y).max())
     if not (np.isfinite([a, b, c]).all() and abs(b) <= MAX_EXPONENT and max(term, abs(c)) <= scale):
         # t^-65 is a step at the first bins; 2458 t^-0.0002 - 2452 is a log-linear trend whose a and c cancel
