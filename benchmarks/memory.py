@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from interp.core.stages import peak_rss_gb
+from interp.tasks.train import checkpoint_cost
 
 
 def throughput(
@@ -60,7 +61,8 @@ def convergence(run: Path) -> dict:
         "task": cfg["task"],
         "batches": info["step"],
         "seconds": info["seconds"],
-        "final_held_out": info["held_out"][-1][1] if info["held_out"] else None,
+        # the cost of the weights the checkpoint holds (after a rollback at the last evaluation: the best's)
+        "final_held_out": kept[1] if (kept := checkpoint_cost(info)) else None,
     }
     for thr in (1.0, 0.1):
         hit = next((h for h in info["held_out"] if h[1] < thr), None)
