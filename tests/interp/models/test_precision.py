@@ -1,5 +1,7 @@
 """The fast number format: chosen from the hardware, bfloat16 matmuls around a float32 residual stream."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -76,7 +78,7 @@ def mapped(path) -> bool:
     return any(line.rstrip().endswith(str(path)) for line in open("/proc/self/maps"))
 
 
-@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/maps"), reason="reads Linux's /proc/self/maps")
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads Linux's /proc/self/maps")
 def test_own_float32_lets_the_weights_file_map_go_and_changes_no_number(tmp_path):
     """After `to_mixed`, the float32 parameters still point into the safetensors map; copying them releases
     it (with its pages), ties stay ties, and the outputs do not move."""
