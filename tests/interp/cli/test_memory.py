@@ -121,7 +121,7 @@ def test_eval_batches_extend_the_default_sample(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "e0").exists()
 
 
-def test_repeat_copy_cost_is_its_channels_sum_on_evaluates_batches(tmp_path):
+def test_repeat_copy_cost_is_its_channels_sum_on_evaluates_batches(tmp_path, monkeypatch):
     """`eval_run` splits repeat copy's cost by channel in one pass; the total equals `evaluate`'s own."""
     torch.set_num_threads(1)
     train(_cfg(task="repeat_copy", steps=2, max_len=3), tmp_path / "r", progress=False)
@@ -138,7 +138,9 @@ def test_repeat_copy_cost_is_its_channels_sum_on_evaluates_batches(tmp_path):
         assert res["data_spread"][i]["median"] == pytest.approx(np.median(data), rel=1e-5)
         assert res["data_spread"][i]["over"] == (data > 5).mean()
         assert res["marker_spread"][i]["mean"] == pytest.approx(marker.mean(), rel=1e-5)
-    assert eval_run(model, "repeat_copy")[0]["eval_batches"] == 20  # 640 sequences by default
+    assert TASKS["repeat_copy"].eval_batches == 20  # 640 sequences by default, which the task's spec sets:
+    monkeypatch.setitem(TASKS, "repeat_copy", dataclasses.replace(TASKS["repeat_copy"], eval_batches=3))
+    assert eval_run(model, "repeat_copy")[0]["eval_batches"] == 3
 
 
 def test_the_repeat_copy_verdict_counts_the_failure_tail():

@@ -36,6 +36,7 @@ def _spawn(tmp_path, out, run: str, die_after=None):
     mp.spawn(_worker, args=(2, str(tmp_path / "model"), str(tmp_path / f"init-{run}"), str(out), die_after), nprocs=2)
 
 
+@pytest.mark.slow  # spawns two processes that each import torch and load the model: CI runs it
 def test_two_processes_write_what_one_writes(tiny_model, tiny_dir, tmp_path):
     (tmp_path / "model").symlink_to(tiny_dir)
     one = capture_to_disk(tiny_model, PROMPTS, tmp_path / "one", sites=["mlp_out", "resid_post"], shard_size=8)
@@ -46,6 +47,7 @@ def test_two_processes_write_what_one_writes(tiny_model, tiny_dir, tmp_path):
         assert torch.equal(one[key], two[key])
 
 
+@pytest.mark.slow  # three spawns of two processes: CI runs it
 def test_a_dead_process_leaves_no_complete_shard_and_a_rerun_resumes(tiny_model, tiny_dir, tmp_path):
     (tmp_path / "model").symlink_to(tiny_dir)
     with pytest.raises(mp.ProcessExitedException, match="exit code 3"):

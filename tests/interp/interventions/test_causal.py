@@ -60,6 +60,7 @@ def toy_result():
     return res, labels[100:]
 
 
+@pytest.mark.slow  # a capture and probe fits on the trained toy (13 s on 2 cores): CI runs it
 def test_ablation_blinds_the_probe_and_hurts_more_than_a_random_edit(toy_result):
     res, held = toy_result
     majority = [np.bincount(held[held[:, k] >= 0, k]).max() / (held[:, k] >= 0).sum() for k in range(4)]
@@ -69,6 +70,7 @@ def test_ablation_blinds_the_probe_and_hurts_more_than_a_random_edit(toy_result)
     assert (res.ablation_drop()[:2] > 0.2).all()  # the probe subspace is what the model uses
 
 
+@pytest.mark.slow  # a capture and probe fits on the trained toy (13 s on 2 cores): CI runs it
 def test_steering_moves_the_answer_to_the_target(toy_result):
     res, _ = toy_result
     assert (res.probe_flip == 1).all()

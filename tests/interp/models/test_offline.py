@@ -2,6 +2,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from interp.models.offline import SWITCHES, go_offline
 
 
@@ -20,6 +22,7 @@ def test_go_offline_sets_every_switch(monkeypatch):
     assert all(os.environ[k] == "1" for k in SWITCHES)
 
 
+@pytest.mark.slow  # a fresh interpreter imports the toolkit: CI runs it
 def test_loading_a_model_leaves_the_callers_switches_as_they_were(tiny_dir):
     """Offline while the toolkit loads, then back: a later hub download in the same notebook is not blocked."""
     env = {k: v for k, v in os.environ.items() if k not in SWITCHES}
