@@ -17,7 +17,7 @@ from interp.core.errors import InterpError
 from interp.core.files import existing_outputs
 from interp.models.devices import DEVICE_HELP, DTYPES, resolve_device, resolve_dtype
 from interp.models.offline import go_offline
-from interp.models.precision import FORMATS
+from interp.models.precision import FORMATS, slow_format
 from interp.reports.static import STATIC, StaticExportUnavailable, page_figures, parse_formats, write_static
 
 
@@ -78,8 +78,11 @@ def check_device_args(ap: Parser, a: argparse.Namespace) -> None:
             resolve_device(a.device)
         if a.dtype in DTYPES:
             resolve_dtype(a.dtype)
+        slow = slow_format(a.dtype, resolve_device(a.device)) if (getattr(a, "n_devices", None) or 1) <= 1 else None
     except InterpError as e:
         ap.error(str(e))
+    if slow:  # before any work: the run is valid, but far slower than the float32 default on this machine
+        print(f"note: {slow}; --dtype float32 (the default) or auto is faster", file=sys.stderr, flush=True)
 
 
 def outputs(formats: Sequence[str], names: Sequence[str] = ()) -> tuple[str, ...]:

@@ -45,6 +45,31 @@ def test_cpu_flags_and_auto(tmp_path):
         precision.choose_format("float8", "cpu")
 
 
+def test_bfloat16_asked_for_without_matrix_units_says_so_before_any_work(tmp_path, monkeypatch, capsys):
+    """A CPU without bfloat16 units runs bfloat16 matmuls far slower than float32: the run goes on (it is
+    valid), its recorded reason says so, and the command says so in one line before loading anything."""
+    from interp.cli import capture
+
+    asked = precision.choose_format("bfloat16", "cpu", flags={"avx2"})
+    assert asked.dtype == "bfloat16" and "no bfloat16 matrix units" in asked.reason
+    assert precision.choose_format("bfloat16", "cpu", flags={"amx_bf16"}).reason == "asked for"
+    assert precision.choose_format("float32", "cpu", flags={"avx2"}).reason == "asked for"
+    loads = []
+    monkeypatch.setattr(capture, "guarded_load", lambda *a, **k: loads.append(a) or 1 / 0)  # stops the run
+    for flags, noted in (({"avx2"}, True), ({"avx512_bf16"}, False)):
+        monkeypatch.setattr(precision, "cpu_flags", lambda flags=flags: flags)
+        prompts = tmp_path / "p.txt"
+        prompts.write_text("1+1=\n")
+        with pytest.raises(ZeroDivisionError):
+            capture.main(
+                ["--model", "x", "--prompts", str(prompts), "--dtype", "bfloat16", "--out", str(tmp_path / "o")]
+            )
+        err = capsys.readouterr().err
+        assert ("note: this cpu has no bfloat16 matrix units" in err) is noted
+        assert err.count("\n") == noted  # one line, or none
+    assert len(loads) == 2  # the note came before the load
+
+
 def test_mixed_keeps_residual_bias_and_readout_in_float32(tmp_path):
     from transformers import AutoModelForCausalLM
 
