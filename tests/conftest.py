@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
+
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):  # the workers share the cores: torch threads would oversubscribe
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
 CHARS = list("0123456789+-*= \nabcdefghijklmnopqrstuvwxyz.,")
 
