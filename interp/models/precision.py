@@ -35,7 +35,7 @@ class Format:
     """What a run computes in, and why.
 
     >>> choose_format("float32", "cpu")
-    Format(dtype='float32', reason='asked for')
+    Format(dtype='float32', reason='exact, the default')
     """
 
     dtype: str  # "float32", "bfloat16" or "float16"
@@ -113,6 +113,8 @@ def choose_format(requested: str | None, device: str | torch.device, flags: set[
     requested = requested or "auto"
     if requested not in FORMATS:
         raise InterpError(f"unknown dtype {requested!r}: choose {', '.join(FORMATS)}")
+    if requested == "float32":  # the commands' default: a run without --dtype was not "asked for" anything
+        return Format("float32", "exact, the default")
     if requested != "auto":
         slow = slow_format(requested, device, flags)
         return Format(requested, "asked for" + (f"; {slow}" if slow else ""))

@@ -93,8 +93,8 @@ def check_fast(
 def precision_line(precision: dict) -> str:
     """`number format: bfloat16 (why); float32 guard: 4.6% at attn_out L11 on 16 rows, 12.5% allowed`.
 
-    >>> precision_line({"dtype": "float32", "reason": "asked for"})
-    'number format: float32 (asked for)'
+    >>> precision_line({"dtype": "float32", "reason": "exact, the default"})
+    'number format: float32 (exact, the default)'
     """
     line = f"number format: {precision['dtype']} ({precision['reason']})"
     guard = precision.get("guard")

@@ -53,7 +53,7 @@ def test_bfloat16_asked_for_without_matrix_units_says_so_before_any_work(tmp_pat
     asked = precision.choose_format("bfloat16", "cpu", flags={"avx2"})
     assert asked.dtype == "bfloat16" and "no bfloat16 matrix units" in asked.reason
     assert precision.choose_format("bfloat16", "cpu", flags={"amx_bf16"}).reason == "asked for"
-    assert precision.choose_format("float32", "cpu", flags={"avx2"}).reason == "asked for"
+    assert precision.choose_format("float32", "cpu", flags={"avx2"}).reason == "exact, the default"
     loads = []
     monkeypatch.setattr(capture, "guarded_load", lambda *a, **k: loads.append(a) or 1 / 0)  # stops the run
     for flags, noted in (({"avx2"}, True), ({"avx512_bf16"}, False)):

@@ -43,7 +43,7 @@ def test_fast_probe_run_records_its_format_and_guard(tiny_dir, tmp_path):
     assert fast["model"]["dtype"] == "bfloat16" and exact["model"]["dtype"] == "float32"
     guard = fast["precision"]["guard"]
     assert 0 < guard["worst"] < guard["tolerance"] == 0.125 and (guard["n"], guard["unit"]) == (16, "problems")
-    assert "guard" not in exact["precision"] and exact["precision"]["reason"] == "asked for"
+    assert "guard" not in exact["precision"] and exact["precision"]["reason"] == "exact, the default"
     assert fast["timings"]["guard_s"] > 0 and fast["timings"]["peak_rss_gb"] > 0
 
 
@@ -113,7 +113,7 @@ def test_fast_patch_and_nll_runs_carry_their_guard(tiny_dir, tmp_path):
     )
     assert {"patched LD", "AtP attn_out", "AtP mlp_out"} <= set(checked)
     assert run(PatchRunConfig(model=str(tiny_dir), task=cfg.task), progress=False).meta["precision"] == {
-        "dtype": "float32", "reason": "asked for"
+        "dtype": "float32", "reason": "exact, the default"
     }  # fmt: skip
 
     from transformers import AutoModelForCausalLM
