@@ -30,7 +30,10 @@ class TrainConfig:
     init_from: str | None = None  # warm start from another run's checkpoint (see `warm_start`)
     controller: str = "lstm"  # NTM controller: "lstm" or "ff" (feedforward, as in the paper's tables)
     ctrl_clip: float | None = None  # clip the NTM controller's outputs to +-this (Collier & Beel: 20)
-    optimizer: str = "adam"  # "adam", or "rmsprop" (the paper's: momentum 0.9, gradients clipped elementwise)
+    # "adam"; "rmsprop" (momentum 0.9, torch's decay 0.99 and epsilon 1e-8); "rmsprop-graves": Graves (2013, eq.
+    # 38-41), which the NTM paper cites: centred, decay 0.95, epsilon 1e-4 under the root (here 1e-2 beside it).
+    # Both RMSProps clip gradients elementwise, as the paper
+    optimizer: str = "adam"
     memory_sizes: tuple[int, ...] | None = None  # NTM: memory locations per batch, drawn from these
     count: str | None = None  # repeat copy: how the count is fed ("scalar" or "unary", see RepeatCopyConfig)
     # a held-out cost more than this many bits above the best so far restores the best weights and restarts the
@@ -45,6 +48,9 @@ class TrainConfig:
     # repeat copy: the training cost counts the last step (end marker on, data channels off) this many times;
     # held-out costs stay plain bits. Most of a trained NTM's failures start another repeat there (BENCHMARKS.md)
     end_weight: float | None = None
+    # train on bits per scored step, not per sequence: a batch's gradient then no longer grows with its length and
+    # repeats (up to 100x between repeat-copy batches); held-out costs and the history stay bits per sequence
+    per_step: bool = False
 
 
 def train_config(d: dict) -> TrainConfig:
@@ -74,14 +80,19 @@ def build(cfg: TrainConfig):
 def make_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "rmsprop":  # Graves et al. 2014, sec. 4: RMSProp with momentum 0.9
         return torch.optim.RMSprop(model.parameters(), lr=cfg.lr, momentum=0.9)
+    if cfg.optimizer == "rmsprop-graves":
+        # Graves 2013's step divides by sqrt(n - g^2 + 1e-4); torch adds its epsilon after the root, so 1e-2 there
+        # gives the same floor where the gradient is quiet (within 1.41x elsewhere). The floor is what matters: with
+        # torch's 1e-8, a parameter whose gradient wakes up after a quiet spell takes steps of 10 lr at once.
+        return torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.95, eps=1e-2, momentum=0.9, centered=True)
     if cfg.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}: choose adam or rmsprop")
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}: choose adam, rmsprop or rmsprop-graves")
 
 
 def clip_gradients(model, cfg: TrainConfig) -> torch.Tensor:
     """Elementwise to +-clip for RMSProp (as the paper), by global norm for Adam; returns the norm before."""
-    if cfg.optimizer == "rmsprop":
+    if cfg.optimizer.startswith("rmsprop"):
         norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
         torch.nn.utils.clip_grad_value_(model.parameters(), cfg.clip)
         return norm

@@ -241,7 +241,7 @@ def train(
         )
         loss = cost(model, seq, memory_size(cfg, step))
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss / seq.mask.sum(1).mean() if cfg.per_step else loss).backward()
         gnorm = clip_gradients(model, cfg)
         if not (math.isfinite(loss.item()) and math.isfinite(float(gnorm))):
             raise NonFinite(

@@ -98,6 +98,11 @@ def add_recipe_args(t) -> None:
         metavar="W",
         help="repeat copy: count the end marker's step W times in the training cost (held-out costs stay bits)",
     )
+    t.add_argument(
+        "--per-step",
+        action="store_true",
+        help="train on bits per scored step, not per sequence (held-out costs and the history stay per sequence)",
+    )
 
 
 def add_train_parser(sub) -> None:
@@ -119,7 +124,12 @@ def add_train_parser(sub) -> None:
     t.add_argument("--clip", type=float, default=TrainConfig.clip)
     t.add_argument("--controller", default="lstm", choices=["lstm", "ff"], help="NTM controller")
     t.add_argument("--ctrl-clip", type=float, default=None, help="clip the NTM controller's outputs to +-this")
-    t.add_argument("--optimizer", default="adam", choices=["adam", "rmsprop"])
+    t.add_argument(
+        "--optimizer",
+        default="adam",
+        choices=["adam", "rmsprop", "rmsprop-graves"],
+        help="rmsprop-graves: centred, decay 0.95, a 1e-2 floor on the divisor (Graves 2013, which the NTM paper cites)",
+    )
     t.add_argument(
         "--memory-sizes",
         default=None,

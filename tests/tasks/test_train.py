@@ -156,3 +156,54 @@ def test_end_weight_counts_the_end_step_more_in_training_only(tmp_path, monkeypa
     assert end_bits > 0.5 and weighted == pytest.approx(plain + 4.0 * end_bits, rel=1e-5)
     # each run: its training batch, then 4 held-out batches
     assert [float(m.max()) for m in masks] == [1.0, 1.0, 1.0, 1.0, 1.0, 5.0, 1.0, 1.0, 1.0, 1.0]
+
+
+def test_graves_rmsprop_steps_as_graves_2013_writes_them_with_its_floor_beside_the_root():
+    """Eq. 38-41 (decay 0.95, momentum 0.9, centred), written out, against `rmsprop-graves` over a gradient that is
+    quiet and then wakes up; gradients past the clip are clipped elementwise first, as for plain RMSProp."""
+    from interp.tasks.setup import clip_gradients, make_optimizer
+
+    cfg = TrainConfig(optimizer="rmsprop-graves", lr=1e-4, clip=10.0)
+    model = torch.nn.Linear(1, 1, bias=False)
+    w0 = float(model.weight.detach())
+    opt = make_optimizer(model, cfg)
+    grads = [1e-6] * 20 + [50.0, 0.3, -0.2]
+    w, n, g, delta = w0, 0.0, 0.0, 0.0
+    for eps in grads:
+        model.weight.grad = torch.full_like(model.weight, eps)
+        clip_gradients(model, cfg)
+        opt.step()
+        eps = max(-10.0, min(10.0, eps))
+        n = 0.95 * n + 0.05 * eps**2
+        g = 0.95 * g + 0.05 * eps
+        delta = 0.9 * delta - 1e-4 * eps / ((n - g * g) ** 0.5 + 1e-2)
+        w += delta
+        assert float(model.weight.detach()) == pytest.approx(w, rel=1e-5, abs=1e-9)
+    assert float(model.weight.detach()) != pytest.approx(w0, abs=1e-6)
+
+
+def test_per_step_divides_the_training_gradient_by_the_scored_steps_and_keeps_the_history_in_bits(
+    tmp_path, monkeypatch
+):
+    """The first batch under per_step: the same recorded cost, and a gradient 1 / (scored steps) of the plain one."""
+    import interp.tasks.train as train_module
+    from interp.tasks.memory import sample
+
+    grads, real_clip = [], train_module.clip_gradients
+
+    def spy(model, cfg):
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]).clone())
+        return real_clip(model, cfg)
+
+    monkeypatch.setattr(train_module, "clip_gradients", spy)
+    torch.set_num_threads(1)
+    base = _cfg(task="repeat_copy", count="unary", max_len=3, steps=1, eval_every=1, ckpt_every=1)
+    plain = train(base, tmp_path / "plain", progress=False)["history"][0][1]
+    per = train(_cfg(**{**base.__dict__, "per_step": True}), tmp_path / "per", progress=False)["history"][0][1]
+    steps = float(
+        sample("repeat_copy", train_module.batch_seed(base.seed, 0), n=base.batch, count="unary", max_len=3)
+        .mask[0]
+        .sum()
+    )
+    assert steps > 1 and per == pytest.approx(plain, rel=1e-6)
+    torch.testing.assert_close(grads[1] * steps, grads[0], rtol=1e-4, atol=1e-6)
