@@ -42,6 +42,9 @@ class TrainConfig:
     # what a rollback does with the optimizer: "fresh" starts a new one; "best" restores the state it had at the
     # best weights (a fresh RMSProp's first steps run up to 3x their steady size, which may provoke the next collapse)
     rollback_optimizer: str = "fresh"
+    # each rollback multiplies the learning rate by this: from weights that collapsed at a rate, the same rate
+    # tends to collapse them again, while a lower one holds them (BENCHMARKS.md, repeat copy)
+    rollback_lr: float | None = None
     # repeat copy: the most repeats a training batch may draw rises from 1 to the task's range over this many
     # batches (a curriculum: the copy NTM it starts from already solves one repeat); held-out batches keep the range
     grow_repeats: int | None = None

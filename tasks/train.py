@@ -257,6 +257,9 @@ def train(
         if done % cfg.eval_every == 0 or done == cfg.steps:
             if _held_out(model, opt, cfg, info, done, base_secs + time.perf_counter() - t0, out):
                 opt = restore_best(model, cfg, out)
+                if cfg.rollback_lr:
+                    for group in opt.param_groups:
+                        group["lr"] = cfg.lr * cfg.rollback_lr ** len(info["rollbacks"])
         if done % cfg.ckpt_every == 0 or done == cfg.steps:
             info.update(step=done, seconds=base_secs + time.perf_counter() - t0, sequences=done * cfg.batch)
             save(model, opt, info, out)

@@ -85,6 +85,13 @@ def add_recipe_args(t) -> None:
         help="with --rollback: start a fresh optimizer (default) or restore its state at the best weights",
     )
     t.add_argument(
+        "--rollback-lr",
+        type=float,
+        default=None,
+        metavar="FACTOR",
+        help="with --rollback: multiply the learning rate by this (above 0, at most 1) at each rollback",
+    )
+    t.add_argument(
         "--grow-repeats",
         type=int,
         default=None,
@@ -236,6 +243,8 @@ def train_command(a, command: str) -> int:
         return fail("--end-weight takes a positive finite weight, for --task repeat_copy only")
     if a.rollback_optimizer != TrainConfig.rollback_optimizer and a.rollback is None:
         return fail("--rollback-optimizer needs --rollback")
+    if a.rollback_lr is not None and (a.rollback is None or not 0 < a.rollback_lr <= 1):
+        return fail("--rollback-lr needs --rollback and a factor above 0 and at most 1")
     out = Path(a.out)
     if (out / "ckpt").exists() and not (a.resume or a.overwrite):
         return fail(f"{out} already holds a checkpoint; use --resume, --overwrite or another --out")

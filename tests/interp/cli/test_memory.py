@@ -326,6 +326,46 @@ def test_a_rollback_can_restore_the_optimizer_state_kept_with_the_best_weights(t
         assert all(torch.equal(restored[k][n], v) for n, v in state.items())
 
 
+def test_each_rollback_multiplies_the_learning_rate_by_rollback_lr(tmp_path, monkeypatch):
+    """Costs 50, 10, 90, 95, 12: two rollbacks, so the rate falls to lr x 0.5 and then lr x 0.25, and a resumed
+    run keeps the lowered rate; without rollback_lr it stays."""
+    import interp.tasks.train as train_module
+
+    torch.set_num_threads(1)
+    rates = {}
+    for factor in (0.5, None):
+        costs = iter([50.0, 10.0, 90.0, 95.0, 12.0])
+        monkeypatch.setattr(train_module, "evaluate", lambda *a, costs=costs, **k: next(costs))
+        real_restore, seen = train_module.restore_best, []
+
+        def restore(model, cfg, out, seen=seen, real_restore=real_restore):
+            opt = real_restore(model, cfg, out)
+            seen.append(opt)
+            return opt
+
+        monkeypatch.setattr(train_module, "restore_best", restore)
+        cfg = _cfg(steps=10, eval_every=2, ckpt_every=2, rollback=20.0, lr=1e-3, rollback_lr=factor)
+        info = train(cfg, tmp_path / str(factor), progress=False)
+        monkeypatch.setattr(train_module, "restore_best", real_restore)
+        assert [r[0] for r in info["rollbacks"]] == [6, 8]
+        rates[factor] = [o.param_groups[0]["lr"] for o in seen]
+        resumed = load(tmp_path / str(factor))[2]["param_groups"][0]["lr"]
+        assert resumed == pytest.approx(rates[factor][-1])
+    assert rates[0.5] == pytest.approx([5e-4, 2.5e-4]) and rates[None] == pytest.approx([1e-3, 1e-3])
+
+
+def test_rollback_lr_needs_rollback_and_a_factor_up_to_1(tmp_path, capsys):
+    for extra in (
+        ["--rollback-lr", "0.5"],
+        ["--rollback", "10", "--rollback-lr", "0"],
+        ["--rollback", "10", "--rollback-lr", "2"],
+    ):
+        assert cli.main(["train", *extra, "--steps", "1", "--out", str(tmp_path / "r")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "--rollback-lr needs --rollback" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
 def test_rollback_optimizer_needs_rollback(tmp_path, capsys):
     argv = ["train", "--rollback-optimizer", "best", "--steps", "1", "--out", str(tmp_path / "r")]
     assert cli.main(argv) == 2
