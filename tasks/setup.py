@@ -85,8 +85,8 @@ def make_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
         return torch.optim.RMSprop(model.parameters(), lr=cfg.lr, momentum=0.9)
     if cfg.optimizer == "rmsprop-graves":
         # Graves 2013's step divides by sqrt(n - g^2 + 1e-4); torch adds its epsilon after the root, so 1e-2 there
-        # gives the same floor where the gradient is quiet (within 1.41x elsewhere). The floor is what matters: with
-        # torch's 1e-8, a parameter whose gradient wakes up after a quiet spell takes steps of 10 lr at once.
+        # gives the same floor where the gradient is quiet (within 1.41x elsewhere). With torch's 1e-8 a gradient
+        # waking after a quiet spell steps 10 lr at once; the floor did not make the NTM steadier (BENCHMARKS.md).
         return torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.95, eps=1e-2, momentum=0.9, centered=True)
     if cfg.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=cfg.lr)
