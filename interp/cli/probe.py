@@ -182,7 +182,7 @@ def parser() -> Parser:
     add_causal_args(ap)
     add_device_args(ap)
     add_format_arg(ap)
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--batch-size", type=int, default=ProbeRunConfig.batch_size)
     ap.add_argument("--out", default=None, help="output folder (default runs/probe-MODEL-TASK)")
     ap.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -46,7 +46,7 @@ class ProbeRunConfig:
     sites: tuple[str, ...] = ("attn_out", "mlp_out", "resid_post")
     layers: str = "all"  # "all", "0,4,8" or "10-20"
     seed: int = 0  # problems, folds and control tasks all derive from it
-    batch_size: int = 32
+    batch_size: int = 16  # inputs per forward; at 32 the default job peaks 0.3 GB higher, same numbers
     behaviour_n: int = 64  # decode the model's own answers (greedy) for this many problems
     device: str = "cpu"  # "cpu", "cuda", "cuda:1", "mps", "auto": the model and the batched probe solver
     dtype: str = "float32"  # the matmuls' format (`interp.models.precision`): float32 is exact; "bfloat16" or
@@ -171,12 +171,12 @@ def run(
     reads = read_plan(model.tokenizer, problems, info.prepend_bos)
     check_causal(reads.digits_split, cfg)
     pos = reads.pos  # [n, scale]
-    with times("capture"):
+    beh = own_answers(model, problems, cfg, exact, times, progress)  # first: the capture then hands back the
+    with times("capture"):  # unembedding's pages (`interp.hooks.capture`), which the answers need
         acts = capture_reads(model, problems, pos, layers, cfg.sites, cfg.batch_size, progress)
     precision = format_record(fmt, ref, acts, layers, cfg, len(problems)) | ({"behaviour": "float32"} if exact else {})
     with times("lens"):  # a readout over the tokens 0-9 says nothing where the model writes digits in groups
         lens = lens_accuracy(model, acts["resid_post"], labels) if reads.digits_split else np.full(lens_shape, np.nan)
-    beh = own_answers(model, problems, cfg, exact, times, progress)
     device, depth = model_device(model), n_layers(model)
     if not cfg.causal_layers:  # nothing after the fit needs the weights: free them (the bridge holds cycles)
         del model

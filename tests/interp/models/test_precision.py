@@ -10,15 +10,15 @@ from interp.core.selfcheck import relative_distance
 from interp.models import precision
 
 
-def tiny_qwen(tmp_path, seed=0):
-    """A tiny Qwen2 (attention biases, like the default model) with the test tokenizer."""
+def tiny_qwen(tmp_path, seed=0, hidden=32):
+    """A tiny Qwen2 (attention biases, like the default model) with the test tokenizer, `hidden` wide."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     from tests.conftest import char_tokenizer
 
     tok = char_tokenizer()
     cfg = Qwen2Config(
-        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        vocab_size=len(tok), hidden_size=hidden, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=64, bos_token_id=1, eos_token_id=2, pad_token_id=0,
     )  # fmt: skip
     torch.manual_seed(seed)
