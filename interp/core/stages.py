@@ -39,11 +39,12 @@ def peak_rss_gb() -> float:
 
 
 def timing_line(timings: dict[str, float]) -> str:
-    """`timings: load 2.0 s, capture 24.8 s, ...; peak memory 4.7 GB` from a `Stages` dict.
+    """`timings: load 2.0 s, capture 24.8 s, ...; peak memory 4.72 GB` from a `Stages` dict (two decimals:
+    2.96 GB would print as 3.0).
 
     >>> timing_line({"load_s": 2.0, "load_peak_gb": 1.5, "peak_rss_gb": 1.6})
-    'timings: load 2.0 s; peak memory 1.6 GB'
+    'timings: load 2.0 s; peak memory 1.60 GB'
     """
     stages = ", ".join(f"{k[:-2]} {v:.1f} s" for k, v in timings.items() if k.endswith("_s"))
     peak = timings.get("peak_rss_gb", max((v for k, v in timings.items() if k.endswith("_peak_gb")), default=0.0))
-    return f"timings: {stages}; peak memory {peak:.1f} GB"
+    return f"timings: {stages}; peak memory {peak:.2f} GB"

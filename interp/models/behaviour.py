@@ -6,12 +6,13 @@ so the probe run reports the model's own accuracy beside the probes.
 
 from __future__ import annotations
 
+import inspect
 import re
 from contextlib import nullcontext
 
 import numpy as np
 import torch
-from jaxtyping import Int
+from jaxtyping import Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -90,6 +91,17 @@ def _generate(
         atol, rtol = check_tolerance(hf, 1e-3)
         agree("cached greedy decoding: log-prob of each generated token", pick(fast), pick(plain), atol, rtol)
     return gen
+
+
+def uncached_answer_logits(
+    hf, ids: Int[Tensor, "k w"], mask: Int[Tensor, "k w"], new: int
+) -> Float[Tensor, "k new vocab"]:
+    """One uncached forward's logits at the `new` positions that predict the last `new` tokens of `ids`.
+    Computed only there where the model's forward takes `logits_to_keep` (a whole sequence's would be
+    0.15 GB at Qwen's vocabulary, the greedy answers' peak)."""
+    if "logits_to_keep" in inspect.signature(hf.forward).parameters:
+        return hf(input_ids=ids, attention_mask=mask, use_cache=False, logits_to_keep=new + 1).logits[:, :-1]
+    return hf(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, -new - 1 : -1]
 
 
 def _greedy_no_cache(model, rows, max_new_tokens, pad_id, device):

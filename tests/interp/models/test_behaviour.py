@@ -32,3 +32,26 @@ def test_decoding_leaves_a_bridge_booted_by_hand_as_it_was(tiny_dir):
     assert ours() == [] and not any(getattr(m, "_interp_threads_cache", False) for m in bridge.modules())
     with kv.threaded_cache(bridge):
         assert len(ours()) == bridge.cfg.n_layers  # the hooks were there for the call
+
+
+def test_the_check_reads_the_answer_positions_of_a_whole_forward(tiny_hf):
+    """The greedy check's logits, kept at the answer's positions only, are the whole forward's there; a
+    forward without `logits_to_keep` gets the same slice of its whole logits."""
+    import torch
+
+    from interp.models.behaviour import uncached_answer_logits
+
+    ids = torch.tensor([[0, 0, 5, 6, 7, 8, 9], [3, 4, 5, 6, 7, 8, 9]])
+    mask = torch.tensor([[0, 0, 1, 1, 1, 1, 1], [1] * 7])
+    with torch.no_grad():
+        whole = tiny_hf(input_ids=ids, attention_mask=mask, use_cache=False).logits
+        kept = uncached_answer_logits(tiny_hf, ids, mask, 3)
+
+        class Plain(torch.nn.Module):  # a forward that takes no logits_to_keep
+            def forward(self, input_ids, attention_mask, use_cache):
+                return tiny_hf(input_ids=input_ids, attention_mask=attention_mask, use_cache=use_cache)
+
+        sliced = uncached_answer_logits(Plain(), ids, mask, 3)
+    assert kept.shape == (2, 3, whole.shape[-1])
+    torch.testing.assert_close(kept, whole[:, 3:6], rtol=1e-5, atol=1e-5)
+    assert torch.equal(sliced, whole[:, 3:6])
