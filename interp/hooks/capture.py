@@ -64,7 +64,8 @@ def capture(
     """Run `model` on `inputs` and return the activations asked for, on CPU.
 
     Either `names` (hook names) or `sites` (+ `layers`) says what to keep. The first rows are checked against
-    a whole forward (`check=False` skips that: benchmarks only).
+    a whole forward (`check=False` skips that: benchmarks only); the pages of a kept model's unembedding that
+    it touches are then handed back (`interp.models.paging`: values unchanged, reread on the next logits).
 
     `inputs`: strings, a `[batch, pos]` id tensor, 1-D id tensors, or a tokenizer's output. Strings get BOS when
     the model's own tokenizer adds one (`prepend_bos=None`; True or False overrides); ids are used as given.

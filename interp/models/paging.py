@@ -59,13 +59,12 @@ def clean_file_mapping(start: int, end: int) -> bool:
         return False
     smaps = Path("/proc/self/smaps").read_text()
     at = smaps.find(fields[0] + " ")
-    if at < 0:
+    stop = smaps.find("VmFlags:", at)  # each entry's last field (Linux 3.8+)
+    if at < 0 or stop < 0:
         return False
     counts = {}
-    for row in smaps[at:].splitlines()[1:]:
+    for row in smaps[at:stop].splitlines()[1:]:
         key, _, rest = row.partition(":")
-        if key == "VmFlags" or "-" in key:  # the entry's last line, or the next mapping
-            break
         value = rest.split()
         if value and value[0].isdigit():
             counts[key] = int(value[0])
